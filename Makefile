@@ -1,0 +1,59 @@
+# emofactory — set-up, codegen, demo, tests, lint. `make demo` and `make test` set up everything they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GEN := services/common/gen
+PROTOS := $(wildcard proto/emofactory/v1/*.proto)
+APT_PACKAGES := ffmpeg espeak-ng
+
+.PHONY: setup system venv proto demo test lint bench stack clean
+
+setup: system $(VENV)/.installed $(GEN)/.stamp
+
+# ffmpeg and espeak-ng come from Debian; installed only where missing.
+system:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt)"; SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Generated stubs are not committed: they are made here, with imports made relative to the package.
+$(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	$(PY) -m grpc_tools.protoc -I proto --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTOS)
+	find $(GEN) -type d -exec touch {}/__init__.py \;
+	sed -i -E 's/^from emofactory\.v1 import/from . import/' $(GEN)/emofactory/v1/*.py
+	touch $@
+
+proto: $(GEN)/.stamp
+
+# Runs ingest -> audio -> vad over a local NATS + S3 stack on a generated sample and prints its segments.
+demo: setup
+	$(PY) -m deploy.demo
+
+# The local stack (NATS JetStream, S3, the services) in the foreground until Ctrl-C.
+stack: setup
+	$(PY) -m deploy.stack
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/buf lint
+
+bench: setup
+	$(PY) -m bench.stages
+
+clean:
+	rm -rf $(GEN) .emofactory .pytest_cache

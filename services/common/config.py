@@ -1,0 +1,124 @@
+"""Typed configuration: frozen dataclasses with the seeds' defaults, layered as
+defaults <- YAML file (EMO_CONFIG) <- env vars (EMO_<SECTION>__<FIELD>) <- per-job protobuf options."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    url: str = "nats://127.0.0.1:4222"
+    stream: str = "EMO"
+    jobs_bucket: str = "emo_jobs"
+    # Messages fetched per pull; each is acked on its own once its outputs are stored.
+    fetch_batch: int = 4
+    fetch_timeout_s: float = 2.0
+    # Delays between redeliveries of a message that failed with a transient error.
+    nak_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0)
+    # Seconds between "still working" signals while a message is processed.
+    heartbeat_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    endpoint: str = "127.0.0.1:9000"
+    access_key: str = "emofactory"
+    secret_key: str = "emofactory-secret"
+    bucket: str = "emofactory"
+    secure: bool = False
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    # 0 disables the Prometheus endpoint.
+    metrics_port: int = 0
+    grace_s: float = 10.0
+    # Run the JetStream worker beside the gRPC server (off: gRPC only).
+    worker: bool = True
+    work_dir: str = ""
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Turns a YAML or env value into the field's declared type."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(_coerce(v.strip() if isinstance(v, str) else v, item) for v in items if v != "")
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(f"not a boolean: {value!r}")
+            return value.lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if hint in (int, float, str):
+        return hint(value)
+    return value
+
+
+def _replace(base: T, values: Mapping[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(type(base))
+    names = {f.name for f in dataclasses.fields(base)}
+    changes = {}
+    for name, value in values.items():
+        if name not in names:
+            raise ValueError(f"{where}: unknown setting {name!r} (known: {', '.join(sorted(names))})")
+        try:
+            changes[name] = _coerce(value, hints[name])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}.{name}: {exc}") from exc
+    return dataclasses.replace(base, **changes)
+
+
+@cache
+def _yaml_file(path: str) -> dict:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections")
+    return data
+
+
+def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = None) -> T:
+    """Defaults of `cls`, then the YAML file's `section`, then EMO_<SECTION>__<FIELD> env vars."""
+    env = os.environ if env is None else env
+    config = cls()
+    if env.get("EMO_CONFIG"):
+        config = _replace(config, _yaml_file(env["EMO_CONFIG"]).get(section) or {}, section)
+    prefix = f"EMO_{section.upper()}__"
+    from_env = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    return _replace(config, from_env, prefix.rstrip("_"))
+
+
+def apply_options(config: T, options: Any) -> T:
+    """Per-job overrides: the fields set in a protobuf options message replace the defaults.
+
+    Field names of the message match the dataclass's; unset optional fields and empty
+    repeated fields keep the configured value."""
+    if options is None:
+        return config
+    values = {}
+    for field in options.DESCRIPTOR.fields:
+        value = getattr(options, field.name)
+        if field.label == field.LABEL_REPEATED:
+            if len(value):
+                values[field.name] = tuple(value)
+        elif options.HasField(field.name) if field.has_presence else value:
+            values[field.name] = value
+    return _replace(config, values, type(options).__name__)

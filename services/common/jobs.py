@@ -1,0 +1,123 @@
+"""Job status in a JetStream key-value bucket, so that every stage of every replica can write
+its part without a shared database:
+
+    <job_id>                      Job (sources, context, resolution errors)
+    <job_id>.<video_id>           VideoStatus (source, title)
+    <job_id>.<video_id>.<stage>   StageStatus (done / failed / skipped, reason, items)
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from services.common.gen.emofactory.v1 import common_pb2 as pb
+
+# The stages every video goes through, in order; the job is settled when the last one is.
+PIPELINE = ("ingest", "audio", "vad")
+
+S = pb.StageState
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(time.time_ns())
+    return stamp
+
+
+class JobStore:
+    def __init__(self, kv):
+        self.kv = kv
+
+    @classmethod
+    async def open(cls, js, bucket: str) -> "JobStore":
+        return cls(await js.key_value(bucket))
+
+    async def create(self, job: pb.Job) -> bool:
+        """Stores a new job; False if one with this id exists already (submissions are idempotent)."""
+        job.created_at.CopyFrom(_now())
+        job.state = pb.JOB_STATE_RESOLVING
+        try:
+            await self.kv.create(job.job_id, job.SerializeToString())
+            return True
+        except KeyWrongLastSequenceError:
+            return False
+
+    async def update(self, job_id: str, change: Callable[[pb.Job], None]) -> None:
+        """Read-modify-write with optimistic concurrency: retried when another writer came first."""
+        while True:
+            entry = await self.kv.get(job_id)
+            job = pb.Job.FromString(entry.value)
+            change(job)
+            try:
+                await self.kv.update(job_id, job.SerializeToString(), last=entry.revision)
+                return
+            except KeyWrongLastSequenceError:
+                continue
+
+    async def fail_resolution(self, job_id: str, reason: str) -> None:
+        """The job's sources could not be resolved at all: say why, and let the job settle."""
+
+        def change(job: pb.Job) -> None:
+            job.errors.append(reason)
+            job.resolved = True
+
+        await self.update(job_id, change)
+
+    async def add_video(self, job_id: str, video_id: str, source: str, title: str = "") -> None:
+        video = pb.VideoStatus(video_id=video_id, source=source, title=title)
+        await self.kv.put(f"{job_id}.{video_id}", video.SerializeToString())
+
+    async def record(
+        self, job_id: str, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, attempts: int = 1
+    ) -> None:
+        status = pb.StageStatus(
+            stage=stage, state=state, reason=reason, items=items, attempts=attempts, updated_at=_now()
+        )
+        await self.kv.put(f"{job_id}.{video_id}.{stage}", status.SerializeToString())
+
+    async def get(self, job_id: str) -> pb.Job | None:
+        try:
+            job = pb.Job.FromString((await self.kv.get(job_id)).value)
+        except KeyNotFoundError:
+            return None
+        videos: dict[str, pb.VideoStatus] = {}
+        stages: dict[str, list[pb.StageStatus]] = {}
+        watcher = await self.kv.watch(f"{job_id}.>", ignore_deletes=True)
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                parts = entry.key.split(".")
+                if len(parts) == 2:
+                    videos[parts[1]] = pb.VideoStatus.FromString(entry.value)
+                elif len(parts) == 3:
+                    stages.setdefault(parts[1], []).append(pb.StageStatus.FromString(entry.value))
+        finally:
+            await watcher.stop()
+        for video_id in sorted(videos):
+            video = videos[video_id]
+            order = {name: i for i, name in enumerate(PIPELINE)}
+            video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: order.get(s.stage, len(order))))
+            job.videos.append(video)
+        job.state = job_state(job)
+        return job
+
+
+def video_settled(video: pb.VideoStatus) -> bool:
+    return any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages) or any(
+        s.stage == PIPELINE[-1] and s.state == S.STAGE_STATE_DONE for s in video.stages
+    )
+
+
+def job_state(job: pb.Job) -> int:
+    if not job.resolved:
+        return pb.JOB_STATE_RESOLVING
+    if not all(video_settled(v) for v in job.videos):
+        return pb.JOB_STATE_RUNNING
+    done = sum(any(s.stage == PIPELINE[-1] and s.state == S.STAGE_STATE_DONE for s in v.stages) for v in job.videos)
+    if job.videos and done == len(job.videos) and not job.errors:
+        return pb.JOB_STATE_SUCCEEDED
+    return pb.JOB_STATE_PARTIAL if done else pb.JOB_STATE_FAILED

@@ -1,0 +1,104 @@
+"""Speech segmentation, a function of (16 kHz mono PCM, VadConfig) -> segments (seed 000 §3.3):
+VAD frames -> speech runs -> gaps under min_silence_s merged -> runs under min_segment_s dropped
+-> speaker-change split -> optional max-length split (seed 002 §3.4.2)."""
+from __future__ import annotations
+
+import math
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from services.common.errors import PermanentError
+from services.common.gen.emofactory.v1 import common_pb2
+from services.vad.config import VadConfig
+from services.vad.engines import speech_flags
+from services.vad.speaker import change_points, similarity_curve, speaker_features
+
+SILENCE = common_pb2.SPLIT_REASON_SILENCE
+SPEAKER = common_pb2.SPLIT_REASON_SPEAKER_CHANGE
+MAX_LENGTH = common_pb2.SPLIT_REASON_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class Span:
+    start_s: float
+    end_s: float
+    reason: int = SILENCE
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def read_pcm(path: Path | str) -> tuple[np.ndarray, int]:
+    """int16 samples and rate of a mono 16-bit WAV (the audio stage's output)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+                raise PermanentError(
+                    f"expected 16-bit mono PCM WAV, got {wav.getnchannels()} channels of {8 * wav.getsampwidth()} bits"
+                )
+            return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
+    except (wave.Error, EOFError) as exc:
+        raise PermanentError(f"not a PCM WAV file: {exc}") from exc
+
+
+def speech_runs(flags: np.ndarray, frame_s: float, config: VadConfig) -> list[Span]:
+    """Runs of speech frames, merged over gaps shorter than min_silence_s, dropped under min_segment_s."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    runs: list[list[float]] = []
+    for start, end in zip(edges[::2] * frame_s, edges[1::2] * frame_s):
+        if runs and start - runs[-1][1] < config.min_silence_s:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [Span(round(float(s), 3), round(float(e), 3)) for s, e in runs if e - s >= config.min_segment_s]
+
+
+def split_speakers(spans: list[Span], pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list[Span]:
+    features, voiced = speaker_features(pcm.astype(np.float32) / 32768.0, sample_rate)
+    out = []
+    for span in spans:
+        curve = similarity_curve(features, voiced, span.start_s, span.end_s, config)
+        cuts = change_points(curve, span.start_s, span.end_s, config)
+        bounds = [span.start_s, *cuts, span.end_s]
+        reasons = [span.reason] + [SPEAKER] * len(cuts)
+        out += [Span(round(float(a), 3), round(float(b), 3), r) for a, b, r in zip(bounds, bounds[1:], reasons)]
+    return out
+
+
+def split_long(spans: list[Span], max_s: float) -> list[Span]:
+    out = []
+    for span in spans:
+        parts = max(1, math.ceil(span.duration_s / max_s - 1e-9))
+        step = span.duration_s / parts
+        for i in range(parts):
+            start = span.start_s + i * step
+            end = span.end_s if i == parts - 1 else span.start_s + (i + 1) * step
+            out.append(Span(round(start, 3), round(end, 3), span.reason if i == 0 else MAX_LENGTH))
+    return out
+
+
+def segment_speech(pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list[Span]:
+    flags, frame_s = speech_flags(pcm, sample_rate, config)
+    spans = speech_runs(flags, frame_s, config)
+    if config.speaker_change and spans:
+        spans = split_speakers(spans, pcm, sample_rate, config)
+    if config.max_segment_s > 0:
+        spans = split_long(spans, config.max_segment_s)
+    return spans
+
+
+def to_segments(video_id: str, spans: list[Span]) -> list[common_pb2.Segment]:
+    return [
+        common_pb2.Segment(
+            segment_id=f"{video_id}-{round(s.start_s * 1000):08d}-{round(s.end_s * 1000):08d}",
+            start_s=s.start_s,
+            end_s=s.end_s,
+            start_reason=s.reason,
+        )
+        for s in spans
+    ]
