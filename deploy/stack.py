@@ -1,6 +1,7 @@
 """The local stack: nats-server with JetStream, a SeaweedFS S3 server with credentials, the JetStream
 topology, and the services as processes, all on 127.0.0.1 under one data directory. It stops all
 it started. `python -m deploy.stack` runs it in the foreground until Ctrl-C."""
+
 from __future__ import annotations
 
 import asyncio
@@ -100,7 +101,7 @@ class LocalStack:
         return {**env, **self.extra_env}
 
     # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         try:
             self.start()
         except BaseException:
@@ -132,30 +133,60 @@ class LocalStack:
 
     def start_nats(self) -> None:
         self.ports["nats"], self.ports["nats_monitor"] = free_port(), free_port()
-        proc = self._spawn("nats", [
-            str(BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(self.ports["nats"]), "-js",
-            "-sd", str(self.data_dir / "nats"), "-m", str(self.ports["nats_monitor"]),
-        ])
-        _wait(lambda: _http_ok(f"http://127.0.0.1:{self.ports['nats_monitor']}/healthz?js-enabled-only=true"),
-              "nats-server", proc=proc)
+        proc = self._spawn(
+            "nats",
+            [
+                str(BIN / "nats-server"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.ports["nats"]),
+                "-js",
+                "-sd",
+                str(self.data_dir / "nats"),
+                "-m",
+                str(self.ports["nats_monitor"]),
+            ],
+        )
+        _wait(
+            lambda: _http_ok(f"http://127.0.0.1:{self.ports['nats_monitor']}/healthz?js-enabled-only=true"),
+            "nats-server",
+            proc=proc,
+        )
 
     def start_s3(self) -> None:
         s3_dir = self.data_dir / "s3"
         s3_dir.mkdir(parents=True, exist_ok=True)
-        identities = {"identities": [{
-            "name": "emofactory",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}
+        identities = {
+            "identities": [
+                {
+                    "name": "emofactory",
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
         (self.data_dir / "s3.json").write_text(json.dumps(identities))
         for name in ("s3", "master", "volume", "filer"):
             self.ports[name] = free_port(paired=True)
-        proc = self._spawn("s3", [
-            str(BIN / "weed"), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={s3_dir}",
-            f"-s3.port={self.ports['s3']}", f"-s3.config={self.data_dir / 's3.json'}",
-            f"-master.port={self.ports['master']}", f"-volume.port={self.ports['volume']}",
-            f"-filer.port={self.ports['filer']}", "-webdav=false", "-admin.ui=false", "-master.telemetry=false",
-        ])
+        proc = self._spawn(
+            "s3",
+            [
+                str(BIN / "weed"),
+                "mini",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={s3_dir}",
+                f"-s3.port={self.ports['s3']}",
+                f"-s3.config={self.data_dir / 's3.json'}",
+                f"-master.port={self.ports['master']}",
+                f"-volume.port={self.ports['volume']}",
+                f"-filer.port={self.ports['filer']}",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.telemetry=false",
+            ],
+        )
         _wait(lambda: self._bucket_ready(), "SeaweedFS S3", timeout=60, proc=proc)
 
     def _bucket_ready(self) -> bool:
@@ -167,8 +198,9 @@ class LocalStack:
         return True
 
     def provision(self) -> None:
-        from services.common.provision import load_topology, provision
         import nats
+
+        from services.common.provision import load_topology, provision
 
         async def run():
             nc = await nats.connect(self.nats_url)

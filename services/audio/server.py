@@ -1,4 +1,5 @@
 """gRPC AudioService: ExtractAudio on a stored video."""
+
 from __future__ import annotations
 
 from services.audio.config import AudioConfig

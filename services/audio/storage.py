@@ -1,4 +1,5 @@
 """The audio stage on stored objects: fetch the video, extract, store the WAV under its fixed key."""
+
 from __future__ import annotations
 
 import asyncio

@@ -5,12 +5,13 @@ the next event is published. A transient failure is nak'ed with a growing delay;
 a malformed payload, or the last allowed delivery is dead-lettered on `emo.dlq.<stage>`, recorded
 on the job, and terminated. A worker that dies mid-message gets it redelivered after ack_wait; if
 that happens until max_deliver, the server's advisory is turned into a dead letter too."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import nats
 from google.protobuf.message import Message
@@ -93,8 +94,13 @@ class StageWorker:
                 delay = self.config.nak_delays_s[min(attempt, len(self.config.nak_delays_s)) - 1]
                 log.warning(
                     "transient failure, will retry",
-                    extra={"stage": self.stage, "subject": msg.subject, "attempt": attempt, "delay_s": delay,
-                           "error": f"{type(exc).__name__}: {exc}"},
+                    extra={
+                        "stage": self.stage,
+                        "subject": msg.subject,
+                        "attempt": attempt,
+                        "delay_s": delay,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
                 )
                 await msg.nak(delay=delay)
         else:
@@ -117,17 +123,30 @@ class StageWorker:
         job_id, video_id = _ids(event)
         log.error(
             "dead-lettered",
-            extra={"stage": self.stage, "subject": subject, "job_id": job_id, "video_id": video_id,
-                   "attempt": attempt, "reason": reason},
+            extra={
+                "stage": self.stage,
+                "subject": subject,
+                "job_id": job_id,
+                "video_id": video_id,
+                "attempt": attempt,
+                "reason": reason,
+            },
         )
         letter = events_pb2.DeadLetter(
-            stage=self.stage, subject=subject, payload=data, reason=reason,
-            deliveries=attempt, job_id=job_id, video_id=video_id,
+            stage=self.stage,
+            subject=subject,
+            payload=data,
+            reason=reason,
+            deliveries=attempt,
+            job_id=job_id,
+            video_id=video_id,
         )
         # One dead letter per stream message, however many replicas saw it fail.
         await publish(self.js, dead_letter_subject(self.stage), letter, f"dlq.{self.stage}.{seq}")
         if job_id and video_id:
-            await self.jobs.record(job_id, video_id, self.stage, common_pb2.STAGE_STATE_FAILED, reason, attempts=attempt)
+            await self.jobs.record(
+                job_id, video_id, self.stage, common_pb2.STAGE_STATE_FAILED, reason, attempts=attempt
+            )
         elif job_id:
             await self.jobs.fail_resolution(job_id, f"{self.stage}: {reason}")
 
@@ -141,9 +160,12 @@ class StageWorker:
             except PermanentError:
                 event = None
             await self.dead_letter(
-                stored.subject, stored.data, event,
+                stored.subject,
+                stored.data,
+                event,
                 f"no worker finished it in {self.max_deliver} deliveries (crashed or timed out)",
-                self.max_deliver, seq,
+                self.max_deliver,
+                seq,
             )
         except Exception:
             log.exception("could not dead-letter after max deliveries", extra={"stage": self.stage})

@@ -1,15 +1,17 @@
 """Typed configuration: frozen dataclasses with the seeds' defaults, layered as
 defaults <- YAML file (EMO_CONFIG) <- env vars (EMO_<SECTION>__<FIELD>) <- per-job protobuf options."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -102,7 +104,7 @@ def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = Non
     if env.get("EMO_CONFIG"):
         config = _replace(config, _yaml_file(env["EMO_CONFIG"]).get(section) or {}, section)
     prefix = f"EMO_{section.upper()}__"
-    from_env = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    from_env = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
     return _replace(config, from_env, prefix.rstrip("_"))
 
 
@@ -116,7 +118,7 @@ def apply_options(config: T, options: Any) -> T:
     values = {}
     for field in options.DESCRIPTOR.fields:
         value = getattr(options, field.name)
-        if field.label == field.LABEL_REPEATED:
+        if field.is_repeated:
             if len(value):
                 values[field.name] = tuple(value)
         elif options.HasField(field.name) if field.has_presence else value:

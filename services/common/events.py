@@ -1,4 +1,5 @@
 """Event subjects and their payload types: `emo.<stage>.<past-tense event>`; dead letters on `emo.dlq.<stage>`."""
+
 from __future__ import annotations
 
 from google.protobuf.message import DecodeError, Message

@@ -5,10 +5,11 @@ its part without a shared database:
     <job_id>.<video_id>           VideoStatus (source, title)
     <job_id>.<video_id>.<stage>   StageStatus (done / failed / skipped, reason, items)
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -32,7 +33,7 @@ class JobStore:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js, bucket: str) -> "JobStore":
+    async def open(cls, js, bucket: str) -> JobStore:
         return cls(await js.key_value(bucket))
 
     async def create(self, job: pb.Job) -> bool:

@@ -1,4 +1,5 @@
 """Structured JSON logs on stderr, one object per line."""
+
 from __future__ import annotations
 
 import json

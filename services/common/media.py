@@ -1,4 +1,5 @@
 """ffprobe: what a media file holds. A file that is not media is a permanent, clearly worded error."""
+
 from __future__ import annotations
 
 from pathlib import Path

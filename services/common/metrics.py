@@ -1,4 +1,5 @@
 """Prometheus metrics per stage: items by outcome, seconds per item, failures by kind."""
+
 from __future__ import annotations
 
 import time

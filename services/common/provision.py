@@ -1,5 +1,6 @@
 """Applies the declarative JetStream topology (stream, jobs bucket, one consumer per service).
 Idempotent: run it at every start of the stack or as a Helm hook."""
+
 from __future__ import annotations
 
 import argparse

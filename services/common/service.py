@@ -3,6 +3,7 @@ beside it, the stage's JetStream worker; Prometheus metrics; graceful stop on SI
 
 Resources close in reverse order through an AsyncExitStack: health goes NOT_SERVING, the worker
 finishes its message and hands back the rest, the gRPC server drains, NATS drains."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,9 +11,9 @@ import functools
 import logging
 import signal
 import tempfile
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -1,5 +1,6 @@
 """Object store on the `minio` client. Keys are deterministic (`<video_id>/<stage>/<name>`) and
 validated so that no id or name can escape its prefix."""
+
 from __future__ import annotations
 
 import io
@@ -20,7 +21,7 @@ _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<ke
 
 def key_part(value: str, field: str = "key") -> str:
     """One path component: letters, digits, '.', '_', '-'; never '..' or empty."""
-    if not _PART.match(value or "") or ".." in value:
+    if not _PART.fullmatch(value or "") or ".." in value:
         raise InvalidRequest(field, f"{value!r} is not a safe key component (letters, digits, . _ -)")
     return value
 

@@ -1,4 +1,5 @@
 """gRPC IngestService: SubmitJob validates and publishes the job; GetJob reports its progress."""
+
 from __future__ import annotations
 
 import asyncio

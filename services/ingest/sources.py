@@ -1,5 +1,6 @@
 """What a job's sources mean, before anything is downloaded: URL policy, the search modes of
 seed 002 §3.1, stable video ids, and the duration / language filters."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,14 @@ def check_url(url: str, allow_hosts: tuple[str, ...], field: str = "url") -> str
         raise InvalidRequest(field, f"host {host!r} does not resolve: {exc.strerror}") from exc
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        if (
+            ip.is_loopback
+            or ip.is_private
+            or ip.is_link_local
+            or ip.is_reserved
+            or ip.is_multicast
+            or ip.is_unspecified
+        ):
             raise InvalidRequest(
                 field, f"host {host!r} is a loopback or private address ({ip}); allow-list it in ingest.allow_hosts"
             )

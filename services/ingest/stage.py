@@ -1,4 +1,5 @@
 """yt-dlp: resolve a URL or search into single videos, and download one as MP4 with its info JSON."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,17 @@ from services.ingest.config import IngestConfig
 log = logging.getLogger("yt_dlp")
 
 # yt-dlp messages that no retry can change.
-_PERMANENT = ("Unsupported URL", "HTTP Error 4", "is not a valid URL", "Unable to extract", "not available",
-              "Private video", "removed", "No video formats", "Requested format is not available")
+_PERMANENT = (
+    "Unsupported URL",
+    "HTTP Error 4",
+    "is not a valid URL",
+    "Unable to extract",
+    "not available",
+    "Private video",
+    "removed",
+    "No video formats",
+    "Requested format is not available",
+)
 
 
 @dataclass(frozen=True)

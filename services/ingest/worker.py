@@ -1,5 +1,6 @@
 """emo.ingest.submitted -> one emo.ingest.discovered per video; emo.ingest.discovered -> the video
 and its info JSON in the store -> emo.ingest.downloaded."""
+
 from __future__ import annotations
 
 import asyncio
@@ -84,7 +85,9 @@ def make_handler(rt: Runtime):
                 seen.add(video_id)
                 await rt.jobs.add_video(ctx.job_id, video_id, sources.describe(single), title)
                 discovered = events_pb2.VideoDiscovered(context=ctx, video_id=video_id, source=single)
-                await publish(rt.js, VIDEO_DISCOVERED, discovered, message_id(ctx.job_id, video_id, "ingest.discovered"))
+                await publish(
+                    rt.js, VIDEO_DISCOVERED, discovered, message_id(ctx.job_id, video_id, "ingest.discovered")
+                )
 
         def settle(job: common_pb2.Job) -> None:
             job.errors[:] = errors
@@ -110,8 +113,13 @@ def make_handler(rt: Runtime):
             info_ref = await asyncio.to_thread(rt.store.put_bytes, info_key, info_doc, "application/json")
             video_ref = await asyncio.to_thread(rt.store.put_file, video_key, path, "video/mp4")
         out = events_pb2.VideoDownloaded(
-            context=ctx, video_id=video_id, video=video_ref, info=info_ref, media=media,
-            title=info.get("title") or "", source=sources.describe(event.source),
+            context=ctx,
+            video_id=video_id,
+            video=video_ref,
+            info=info_ref,
+            media=media,
+            title=info.get("title") or "",
+            source=sources.describe(event.source),
         )
         await publish(rt.js, VIDEO_DOWNLOADED, out, message_id(ctx.job_id, video_id, "ingest.downloaded"))
         await rt.jobs.record(ctx.job_id, video_id, "ingest", common_pb2.STAGE_STATE_DONE, items=1)

@@ -20,6 +20,10 @@ class VadConfig:
     min_segment_s: float = 0.5
     # Silences at least this long split speech; shorter gaps are merged over (seed 000: 0.3 s).
     min_silence_s: float = 0.3
+    # Tighten segment edges to where 10 ms energy rises within this many dB of the segment's loud
+    # level (VADs hold on after speech; 0: off). The edge never moves more than edge_trim_max_s.
+    edge_trim_db: float = 30.0
+    edge_trim_max_s: float = 0.3
     # MFCC speaker-change split inside speech segments (seed 000 §3.3.1).
     speaker_change: bool = True
     # Length of the windows compared on either side of a candidate change point.

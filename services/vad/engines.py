@@ -1,4 +1,5 @@
 """Voice activity engines: each turns 16 kHz int16 PCM into one speech flag per fixed-length frame."""
+
 from __future__ import annotations
 
 from functools import cache

@@ -1,4 +1,5 @@
 """MFCCs in NumPy: pre-emphasis, 25 ms Hamming frames every 10 ms, mel filterbank, log, DCT-II."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -34,7 +35,12 @@ def _dct(n_mels: int, n_mfcc: int) -> np.ndarray:
 
 
 def mfcc(
-    samples: np.ndarray, sample_rate: int, n_mfcc: int = 20, n_mels: int = 40, win_s: float = 0.025, hop_s: float = 0.010
+    samples: np.ndarray,
+    sample_rate: int,
+    n_mfcc: int = 20,
+    n_mels: int = 40,
+    win_s: float = 0.025,
+    hop_s: float = 0.010,
 ) -> np.ndarray:
     """(frames, n_mfcc) coefficients of float samples in [-1, 1]; frame i starts at i * hop_s."""
     win, hop = int(round(win_s * sample_rate)), int(round(hop_s * sample_rate))

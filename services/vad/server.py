@@ -1,4 +1,5 @@
 """gRPC VadService: DetectSegments on a stored 16 kHz mono WAV."""
+
 from __future__ import annotations
 
 from services.common.config import load_section
@@ -24,7 +25,9 @@ class VadServicer(vad_pb2_grpc.VadServiceServicer):
         config = checked_options(self.defaults, request.options if request.HasField("options") else None)
         segments, doc, duration = await segment_stored_audio(self.rt, request.audio, request.video_id, config)
         return vad_pb2.DetectSegmentsResponse(
-            segments=segments, segments_doc=doc, duration_s=duration,
+            segments=segments,
+            segments_doc=doc,
+            duration_s=duration,
             speech_s=sum(s.end_s - s.start_s for s in segments),
         )
 

@@ -4,6 +4,7 @@ cosine similarity between consecutive windows, a change where it falls below a t
 Two choices make the cosine meaningful on real voices: the MFCCs are mean-normalised over the
 file's speech (without it every window of every voice looks alike, similarity > 0.9), and
 low-energy frames (pauses inside a window) are left out of the window means."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Speech segmentation, a function of (16 kHz mono PCM, VadConfig) -> segments (seed 000 §3.3):
 VAD frames -> speech runs -> gaps under min_silence_s merged -> runs under min_segment_s dropped
--> speaker-change split -> optional max-length split (seed 002 §3.4.2)."""
+-> edges tightened to the speech energy -> speaker-change split -> optional max-length split (seed 002 §3.4.2)."""
+
 from __future__ import annotations
 
 import math
@@ -58,6 +59,22 @@ def speech_runs(flags: np.ndarray, frame_s: float, config: VadConfig) -> list[Sp
     return [Span(round(float(s), 3), round(float(e), 3)) for s, e in runs if e - s >= config.min_segment_s]
 
 
+def trim_edges(spans: list[Span], pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list[Span]:
+    """Moves each edge inward to the first / last 10 ms frame within edge_trim_db of the loud level."""
+    hop = sample_rate // 100
+    out = []
+    for span in spans:
+        a, b = int(span.start_s * sample_rate), int(span.end_s * sample_rate)
+        frames = pcm[a : a + (b - a) // hop * hop].astype(np.float32).reshape(-1, hop)
+        rms = np.sqrt((frames**2).mean(axis=1) + 1e-9)
+        loud = np.flatnonzero(rms >= np.percentile(rms, 90) * 10 ** (-config.edge_trim_db / 20))
+        limit = int(config.edge_trim_max_s * 100)
+        first, last = min(loud[0], limit), max(loud[-1] + 1, len(rms) - limit)
+        start, end = span.start_s + first / 100, span.start_s + last / 100
+        out.append(Span(round(start, 3), round(end, 3), span.reason) if end - start >= config.min_segment_s else span)
+    return out
+
+
 def split_speakers(spans: list[Span], pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list[Span]:
     features, voiced = speaker_features(pcm.astype(np.float32) / 32768.0, sample_rate)
     out = []
@@ -85,6 +102,8 @@ def split_long(spans: list[Span], max_s: float) -> list[Span]:
 def segment_speech(pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list[Span]:
     flags, frame_s = speech_flags(pcm, sample_rate, config)
     spans = speech_runs(flags, frame_s, config)
+    if config.edge_trim_db > 0:
+        spans = trim_edges(spans, pcm, sample_rate, config)
     if config.speaker_change and spans:
         spans = split_speakers(spans, pcm, sample_rate, config)
     if config.max_segment_s > 0:

@@ -2,6 +2,7 @@
 
 The document's key carries a hash of the settings, so one video segmented with two configs keeps
 both, and the same config always writes the same key (idempotent)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,12 @@ def segments_document(video_id: str, config: VadConfig, duration_s: float, segme
         "duration_s": round(duration_s, 3),
         "config": dataclasses.asdict(config),
         "segments": [
-            {"segment_id": s.segment_id, "start_s": s.start_s, "end_s": s.end_s,
-             "start_reason": common_pb2.SplitReason.Name(s.start_reason)}
+            {
+                "segment_id": s.segment_id,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+                "start_reason": common_pb2.SplitReason.Name(s.start_reason),
+            }
             for s in segments
         ],
     }

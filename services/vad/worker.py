@@ -1,4 +1,5 @@
 """emo.audio.extracted -> speech segments in the store -> emo.vad.segmented."""
+
 from __future__ import annotations
 
 from services.common.bus import publish
@@ -18,8 +19,12 @@ def make_handler(rt: Runtime):
         config = checked_options(defaults, ctx.config.vad if ctx.config.HasField("vad") else None)
         segments, doc, _ = await segment_stored_audio(rt, event.audio, event.video_id, config)
         out = events_pb2.SpeechSegmented(
-            context=ctx, video_id=event.video_id, video=event.video, audio=event.audio,
-            segments=segments, segments_doc=doc,
+            context=ctx,
+            video_id=event.video_id,
+            video=event.video,
+            audio=event.audio,
+            segments=segments,
+            segments_doc=doc,
         )
         await publish(rt.js, SPEECH_SEGMENTED, out, message_id(ctx.job_id, event.video_id, "vad.segmented"))
         await rt.jobs.record(ctx.job_id, event.video_id, "vad", common_pb2.STAGE_STATE_DONE, items=len(segments))

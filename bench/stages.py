@@ -1,0 +1,84 @@
+"""Seconds per stage (ingest download, audio extraction, vad) on a generated 10-minute 480p video,
+beside the FFmpeg full-decode floor. Prints a table and writes bench/out/stages.json.
+Usage: python -m bench.stages [VIDEO]  (default: generated)."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from deploy import sample
+from services.audio.config import AudioConfig
+from services.audio.stage import extract_audio
+from services.common.media import probe
+from services.ingest import stage as ingest
+from services.ingest.config import IngestConfig
+from services.vad.config import VadConfig
+from services.vad.stage import read_pcm, segment_speech
+
+OUT = Path(__file__).parent / "out"
+ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
+
+
+def timed(fn, *args):
+    started = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - started, result
+
+
+def serve(directory: Path) -> str:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if len(sys.argv) > 1:
+            video = Path(sys.argv[1]).resolve()
+        else:
+            video = OUT / "bench_10min_480p.mp4"
+            if not video.exists():
+                print("generating a 10-minute 480p video with speech and pauses ...", flush=True)
+                sample.sample_video(video, repeat=40, size="854x480")
+        duration = probe(video).duration_s
+        rows = {}
+        decode = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "null", "-"]
+        rows["decode floor (ffmpeg -f null)"], _ = timed(lambda: subprocess.run(decode, check=True))
+        url = f"{serve(video.parent)}/{video.name}"
+        rows["ingest (yt-dlp over HTTP)"], _ = timed(ingest.download, url, tmp, IngestConfig())
+        rows["audio (16 kHz mono WAV)"], _ = timed(extract_audio, video, tmp / "a.wav", AudioConfig())
+        pcm, rate = read_pcm(tmp / "a.wav")
+        configs = {
+            "vad webrtc + speaker split": VadConfig(),
+            "vad webrtc, no speaker split": VadConfig(speaker_change=False),
+        }
+        silero = ASSETS / "vad_weights" / "faster_whisper_silero_vad_v6.onnx"
+        if silero.exists():
+            configs["vad silero + speaker split"] = VadConfig(engine="silero", silero_model_path=str(silero))
+        segments = {}
+        for name, config in configs.items():
+            rows[name], spans = timed(segment_speech, pcm, rate, config)
+            segments[name] = len(spans)
+    print(f"\nvideo: {video.name}, {duration:.1f} s\n")
+    print(f"{'stage':34s} {'seconds':>8s} {'x realtime':>11s}")
+    for name, seconds in rows.items():
+        extra = f"  ({segments[name]} segments)" if name in segments else ""
+        print(f"{name:34s} {seconds:8.2f} {duration / seconds:10.0f}x{extra}")
+    report = {"video": str(video), "duration_s": duration, "seconds": rows, "segments": segments}
+    (OUT / "stages.json").write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

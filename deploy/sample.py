@@ -1,0 +1,110 @@
+"""Generated sample media with known truth: espeak-ng phrases, each trimmed to its speech, joined
+by pauses of known length, muxed under a 640x480 test-pattern video. Used by the demo, the tests
+and the benchmarks; needs only ffmpeg and espeak-ng."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16000
+# Samples quieter than this (int16) count as silence when trimming a phrase.
+TRIM_LEVEL = 400
+
+PHRASES = (
+    ("en-us", "Welcome to the emotion factory demonstration"),
+    ("en-us+f3", "Every clip is cut where the speaker pauses"),
+    ("en-us", "The pipeline keeps only the speech between silences"),
+    ("en-us+f3", "This sentence closes the generated sample"),
+)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    voice: str
+    text: str
+    start_s: float
+    end_s: float
+
+
+def speak(text: str, voice: str, pitch: int = 50) -> np.ndarray:
+    """espeak-ng speech at 16 kHz, trimmed to where the speech starts and ends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, wav = Path(tmp) / "raw.wav", Path(tmp) / "16k.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", "150", "-w", str(raw), text], check=True)
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(raw), "-ar", str(RATE), "-ac", "1", str(wav)], check=True
+        )
+        with wave.open(str(wav)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > TRIM_LEVEL)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+def speech_track(
+    path: Path, phrases=PHRASES, pause_s: float = 1.0, lead_s: float = 0.5, repeat: int = 1
+) -> list[Phrase]:
+    """Writes the speech WAV; returns each phrase with its true start and end."""
+    parts, truth, t = [np.zeros(int(lead_s * RATE), np.int16)], [], lead_s
+    spoken = {}
+    for _ in range(repeat):
+        for voice, text in phrases:
+            pcm = spoken.setdefault((voice, text), speak(text, voice))
+            truth.append(Phrase(voice, text, round(t, 3), round(t + len(pcm) / RATE, 3)))
+            parts += [pcm, np.zeros(int(pause_s * RATE), np.int16)]
+            t += len(pcm) / RATE + pause_s
+    write_wav(path, np.concatenate(parts))
+    return truth
+
+
+def mux_video(wav: Path, out: Path, size: str = "640x480", fps: int = 25, audio: bool = True) -> Path:
+    """A test-pattern video as long as the WAV, with the WAV as its AAC track (or no track)."""
+    with wave.open(str(wav)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    cmd = [
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}:duration={seconds:.3f}",
+    ]
+    if audio:
+        cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "64k"]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-shortest",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def sample_video(out: Path, pause_s: float = 1.0, repeat: int = 1, size: str = "640x480") -> list[Phrase]:
+    """The bundled demo sample: an MP4 with speech and pauses; returns the true speech spans."""
+    wav = out.with_suffix(".wav")
+    truth = speech_track(wav, pause_s=pause_s, repeat=repeat)
+    mux_video(wav, out, size=size)
+    return truth

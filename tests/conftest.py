@@ -1,0 +1,85 @@
+"""Shared fixtures: generated media (once per session), the assets folder, and one local stack
+(nats-server with JetStream, SeaweedFS S3, the services) for the integration tests."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from deploy import sample
+from deploy.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "assets"))
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    if not ASSETS.is_dir():
+        pytest.skip(f"assets folder {ASSETS} is absent (set EMOFACTORY_ASSETS)")
+    return ASSETS
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def speech_sample(media_dir):
+    """(mp4 path, true phrase spans): four phrases, two voices, 1 s pauses."""
+    path = media_dir / "sample.mp4"
+    return path, sample.sample_video(path)
+
+
+@pytest.fixture(scope="session")
+def silent_video(media_dir, speech_sample) -> Path:
+    """The sample's picture with no audio track at all."""
+    return sample.mux_video(speech_sample[0].with_suffix(".wav"), media_dir / "noaudio.mp4", audio=False)
+
+
+@pytest.fixture(scope="session")
+def not_a_video(media_dir) -> Path:
+    path = media_dir / "notes.mp4"
+    path.write_bytes(b"this is a text file with a video's name\n" * 50)
+    return path
+
+
+@pytest.fixture(scope="session")
+def corrupt_video(media_dir, speech_sample) -> Path:
+    """The sample's first 30 KB: a header that promises more than is there."""
+    path = media_dir / "truncated.mp4"
+    path.write_bytes(speech_sample[0].read_bytes()[:30_000])
+    return path
+
+
+@pytest.fixture(scope="session")
+def http_server(media_dir):
+    """A local HTTP server over the media folder, as yt-dlp's generic extractor sees the web."""
+    handler = functools.partial(_QuietHandler, directory=str(media_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, media_dir):
+    data = tmp_path_factory.mktemp("stack")
+    env = {"EMO_INGEST__LOCAL_ROOTS": str(media_dir), "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1"}
+    with LocalStack(data, env=env) as running:
+        previous = dict(os.environ)
+        os.environ.update(running.env())  # clients in the tests read the same settings
+        yield running
+        os.environ.clear()
+        os.environ.update(previous)

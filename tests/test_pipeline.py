@@ -1,0 +1,206 @@
+"""ingest -> audio -> vad as separate processes over real NATS JetStream and a real S3 server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import grpc
+import nats
+import pytest
+
+from services.common.config import StoreConfig, load_section
+from services.common.events import AUDIO_EXTRACTED, dead_letter_subject
+from services.common.gen.emofactory.v1 import (
+    audio_pb2,
+    audio_pb2_grpc,
+    common_pb2,
+    events_pb2,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    vad_pb2,
+    vad_pb2_grpc,
+)
+from services.common.store import ObjectStore
+
+S = common_pb2.StageState
+SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
+
+
+@pytest.fixture(scope="module")
+def ingest(stack):
+    with grpc.insecure_channel(stack.address("ingest")) as channel:
+        yield ingest_pb2_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def store(stack):
+    return ObjectStore(load_section(StoreConfig, "store"))
+
+
+def submit(ingest, stack, *sources, **config) -> str:
+    request = ingest_pb2.SubmitJobRequest(
+        sources=list(sources),
+        language="en-US",
+        config=common_pb2.JobConfig(ingest=common_pb2.IngestOptions(allow_hosts=["127.0.0.1"], **config)),
+    )
+    return ingest.SubmitJob(request, timeout=10).job_id
+
+
+def wait_job(ingest, stack, job_id: str, timeout: float = 90) -> common_pb2.Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+        if job.state in SETTLED:
+            return job
+        time.sleep(0.3)
+    pytest.fail(f"job {job_id} did not settle: {job}\n{stack.log_tail('ingest')}\n{stack.log_tail('vad')}")
+
+
+def stage(video: common_pb2.VideoStatus, name: str) -> common_pb2.StageStatus:
+    return next(s for s in video.stages if s.stage == name)
+
+
+def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sample):
+    video_path, truth = speech_sample
+    job_id = submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{video_path.name}"))
+    job = wait_job(ingest, stack, job_id)
+    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
+    (video,) = job.videos
+    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad"]
+    assert all(s.state == S.STAGE_STATE_DONE for s in video.stages)
+    assert stage(video, "vad").items == len(truth)
+    keys = store.list_keys(f"{video.video_id}/")
+    assert f"{video.video_id}/ingest/source.mp4" in keys and f"{video.video_id}/audio/audio.wav" in keys
+    (doc_key,) = [k for k in keys if "/vad/segments-" in k]
+    doc = json.loads(store.get_bytes(common_pb2.ObjectRef(key=doc_key)))
+    assert [round(s["start_s"], 1) for s in doc["segments"]] == pytest.approx([p.start_s for p in truth], abs=0.15)
+    info = json.loads(store.get_bytes(common_pb2.ObjectRef(key=f"{video.video_id}/ingest/info.json")))
+    assert info["webpage_url"].endswith(video_path.name)
+
+
+def test_direct_grpc_calls(stack, store, speech_sample):
+    video_ref = store.put_file("vdirect/ingest/source.mp4", speech_sample[0], "video/mp4")
+    with grpc.insecure_channel(stack.address("audio")) as ch:
+        audio = audio_pb2_grpc.AudioServiceStub(ch).ExtractAudio(
+            audio_pb2.ExtractAudioRequest(video=video_ref, video_id="vdirect"), timeout=30
+        )
+    assert audio.audio.key == "vdirect/audio/audio.wav" and audio.media.has_audio
+    with grpc.insecure_channel(stack.address("vad")) as ch:
+        vad = vad_pb2_grpc.VadServiceStub(ch).DetectSegments(
+            vad_pb2.DetectSegmentsRequest(
+                audio=audio.audio, video_id="vdirect", options=common_pb2.VadOptions(max_segment_s=1.5)
+            ),
+            timeout=30,
+        )
+    assert len(vad.segments) >= 8 and all(s.end_s - s.start_s <= 1.5 + 1e-6 for s in vad.segments)
+    assert 0 < vad.speech_s < vad.duration_s
+
+
+def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http_server, speech_sample):
+    job_id = submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}"))
+    video = wait_job(ingest, stack, job_id).videos[0]
+    before = store.list_keys(f"{video.video_id}/")
+
+    async def redeliver() -> int:
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        sub = await js.subscribe("emo.vad.segmented", ordered_consumer=True)
+        event = events_pb2.AudioExtracted(
+            context=common_pb2.JobContext(job_id=job_id),
+            video_id=video.video_id,
+            audio=common_pb2.ObjectRef(key=f"{video.video_id}/audio/audio.wav"),
+        )
+        for n in range(2):  # two different message ids: both reach the worker
+            await js.publish(AUDIO_EXTRACTED, event.SerializeToString(), headers={"Nats-Msg-Id": f"again-{n}"})
+        await asyncio.sleep(3)
+        seen = []
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=0.5)
+                event = events_pb2.SpeechSegmented.FromString(msg.data)
+                if event.video_id == video.video_id:
+                    seen.append(event)
+        except nats.errors.TimeoutError:
+            pass
+        await nc.close()
+        return seen
+
+    seen = asyncio.run(redeliver())
+    assert store.list_keys(f"{video.video_id}/") == before
+    # Every segmented event for this video (the original and both redeliveries) names the same segments:
+    # the vad-stage dedup id keeps the stream to one event per job and video.
+    assert len({tuple(s.segment_id for s in e.segments) for e in seen}) == 1
+    job = wait_job(ingest, stack, job_id)
+    assert len(job.videos) == 1 and len(job.videos[0].stages) == 3
+
+
+def test_malformed_requests_name_the_field(stack, ingest, http_server):
+    cases = [
+        (ingest_pb2.SubmitJobRequest(), "sources"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(url="file:///etc/passwd")]), "sources[0].url"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(url=f"{http_server}/a.mp4")]), "sources[0].url"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source()]), "sources[0]"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(path="/etc/passwd")]), "sources[0].path"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://x")]), "s3_uri"),
+        (ingest_pb2.SubmitJobRequest(job_id="../x", sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")]), "job_id"),
+        (
+            ingest_pb2.SubmitJobRequest(
+                sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")],
+                config=common_pb2.JobConfig(vad=common_pb2.VadOptions(min_silence_s=-1)),
+            ),
+            "config.vad.min_silence_s",
+        ),
+    ]
+    for request, field in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            ingest.SubmitJob(request, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, err.value.details())
+        assert err.value.details().startswith(field), (field, err.value.details())
+    with grpc.insecure_channel(stack.address("vad")) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            vad_pb2_grpc.VadServiceStub(ch).DetectSegments(vad_pb2.DetectSegmentsRequest(video_id="v1"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "audio.key" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        ingest.GetJob(ingest_pb2.GetJobRequest(job_id="nosuchjob"), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_bad_inputs_fail_with_reasons_and_good_ones_complete(
+    stack, ingest, http_server, speech_sample, silent_video, not_a_video, corrupt_video
+):
+    names = [speech_sample[0].name, silent_video.name, not_a_video.name, corrupt_video.name]
+    job_id = submit(
+        ingest,
+        stack,
+        *(common_pb2.Source(url=f"{http_server}/{n}") for n in names),
+        common_pb2.Source(path=str(speech_sample[0])),
+    )
+    job = wait_job(ingest, stack, job_id)
+    assert job.state == common_pb2.JOB_STATE_PARTIAL
+    by_source = {v.source.rsplit("/", 1)[-1]: v for v in job.videos}
+    # The local path and the URL are the same bytes under different identities: both complete.
+    assert stage(by_source[speech_sample[0].name], "vad").state == S.STAGE_STATE_DONE
+    assert "no audio track" in stage(by_source[silent_video.name], "audio").reason
+    assert "not a readable media file" in stage(by_source[not_a_video.name], "ingest").reason
+    failed = [s for s in by_source[corrupt_video.name].stages if s.state == S.STAGE_STATE_FAILED]
+    assert failed and failed[0].reason
+
+
+def test_poison_event_is_dead_lettered(stack, ingest):
+    async def poison():
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        sub = await js.subscribe(dead_letter_subject("audio"), ordered_consumer=True)
+        await js.publish("emo.ingest.downloaded", b"\xff\x00 not a protobuf", headers={"Nats-Msg-Id": "poison-1"})
+        try:
+            while True:
+                letter = events_pb2.DeadLetter.FromString((await sub.next_msg(timeout=20)).data)
+                if letter.payload == b"\xff\x00 not a protobuf":
+                    return letter
+        finally:
+            await nc.close()
+
+    letter = asyncio.run(poison())
+    assert letter.stage == "audio" and "malformed" in letter.reason and letter.subject == "emo.ingest.downloaded"
