@@ -1,6 +1,7 @@
 """Seconds per stage (ingest download, audio extraction, vad) on a generated 10-minute 480p video,
 beside the FFmpeg full-decode floor. Prints a table and writes bench/out/stages.json.
 Usage: python -m bench.stages [VIDEO]  (default: generated)."""
+
 from __future__ import annotations
 
 import functools
@@ -33,10 +34,18 @@ def timed(fn, *args):
     return time.perf_counter() - started, result
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # yt-dlp closes its probing connections early
+
+
 def serve(directory: Path) -> str:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
 

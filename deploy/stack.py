@@ -89,6 +89,9 @@ class LocalStack:
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
 
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[f'{service}_metrics']}/metrics"
+
     def env(self) -> dict[str, str]:
         """EMO_* settings that point a client or a service at this stack."""
         env = {
@@ -118,7 +121,7 @@ class LocalStack:
         self.start_s3()
         self.provision()
         for name in self.services:
-            self.ports[name] = free_port()
+            self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
         for name in self.services:
             self.start_service(name)
         for name in self.services:
@@ -212,7 +215,13 @@ class LocalStack:
         asyncio.run(run())
 
     def service_env(self, name: str) -> dict[str, str]:
-        return {**os.environ, **self.env(), "PYTHONUNBUFFERED": "1", "EMO_SERVER__GRPC_PORT": str(self.ports[name])}
+        return {
+            **os.environ,
+            **self.env(),
+            "PYTHONUNBUFFERED": "1",
+            "EMO_SERVER__GRPC_PORT": str(self.ports[name]),
+            "EMO_SERVER__METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+        }
 
     def start_service(self, name: str) -> None:
         self._spawn(name, [sys.executable, "-m", f"services.{name}"], env=self.service_env(name))

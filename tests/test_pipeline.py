@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+import urllib.request
 
 import grpc
 import nats
@@ -78,6 +80,16 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     assert [round(s["start_s"], 1) for s in doc["segments"]] == pytest.approx([p.start_s for p in truth], abs=0.15)
     info = json.loads(store.get_bytes(common_pb2.ObjectRef(key=f"{video.video_id}/ingest/info.json")))
     assert info["webpage_url"].endswith(video_path.name)
+
+
+def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sample):
+    wait_job(ingest, stack, submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")))
+    for name in ("ingest", "audio", "vad"):
+        with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
+            text = response.read().decode()
+        done = re.search(rf'emo_stage_items_total{{outcome="done",stage="{name}"}} (\S+)', text)
+        assert done and float(done.group(1)) >= 1, text[:2000]
+        assert f'emo_stage_seconds_count{{stage="{name}"}}' in text
 
 
 def test_direct_grpc_calls(stack, store, speech_sample):
