@@ -180,20 +180,25 @@ def test_malformed_requests_name_the_field(stack, ingest, http_server):
 
 
 def test_bad_inputs_fail_with_reasons_and_good_ones_complete(
-    stack, ingest, http_server, speech_sample, silent_video, not_a_video, corrupt_video
+    stack, ingest, store, http_server, speech_sample, silent_video, not_a_video, corrupt_video
 ):
     names = [speech_sample[0].name, silent_video.name, not_a_video.name, corrupt_video.name]
+    store.put_file("uploads/sample.mp4", speech_sample[0], "video/mp4")
     job_id = submit(
         ingest,
         stack,
         *(common_pb2.Source(url=f"{http_server}/{n}") for n in names),
         common_pb2.Source(path=str(speech_sample[0])),
+        common_pb2.Source(s3_uri="s3://emofactory/uploads/sample.mp4"),
+        common_pb2.Source(s3_uri="s3://emofactory/uploads/missing.mp4"),
     )
     job = wait_job(ingest, stack, job_id)
     assert job.state == common_pb2.JOB_STATE_PARTIAL
     by_source = {v.source.rsplit("/", 1)[-1]: v for v in job.videos}
     # The local path and the URL are the same bytes under different identities: both complete.
     assert stage(by_source[speech_sample[0].name], "vad").state == S.STAGE_STATE_DONE
+    assert stage(by_source["sample.mp4"], "vad").state == S.STAGE_STATE_DONE  # the S3 object
+    assert any("missing.mp4" in e and "NoSuchKey" in e for e in job.errors), job.errors
     assert "no audio track" in stage(by_source[silent_video.name], "audio").reason
     assert "not a readable media file" in stage(by_source[not_a_video.name], "ingest").reason
     failed = [s for s in by_source[corrupt_video.name].stages if s.state == S.STAGE_STATE_FAILED]

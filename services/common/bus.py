@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 import nats
 from google.protobuf.message import Message
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 
 from services.common import metrics
 from services.common.config import BusConfig
@@ -65,7 +64,11 @@ class StageWorker:
             while not stop.is_set():
                 try:
                     batch = await sub.fetch(self.config.fetch_batch, timeout=self.config.fetch_timeout_s)
-                except NatsTimeout:
+                except TimeoutError:  # nats' own TimeoutError subclasses it; both mean "nothing yet"
+                    continue
+                except nats.errors.Error as exc:  # a reconnect in progress: wait, never die
+                    log.warning("fetch failed, retrying", extra={"stage": self.stage, "error": repr(exc)})
+                    await asyncio.sleep(1.0)
                     continue
                 for i, msg in enumerate(batch):
                     if stop.is_set():

@@ -92,6 +92,11 @@ class ObjectStore:
                 response.close()
                 response.release_conn()
 
+    def etag(self, ref: common_pb2.ObjectRef) -> str:
+        bucket, key = self._locate(ref)
+        with _errors("stat", f"{bucket}/{key}"):
+            return self.client.stat_object(bucket, key).etag
+
     def exists(self, key: str) -> bool:
         try:
             self.client.stat_object(self.bucket, check_key(key))

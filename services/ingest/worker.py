@@ -35,8 +35,8 @@ def discover(source: common_pb2.Source, config: IngestConfig, rt: Runtime) -> li
         return [(sources.video_id("file:" + sources.file_digest(path)), source, path.stem)]
     if kind == "s3_uri":
         bucket, key = parse_s3_uri(source.s3_uri)
-        stat = rt.store.client.stat_object(bucket, key)
-        return [(sources.video_id(f"s3:{bucket}/{key}@{stat.etag}"), source, Path(key).stem)]
+        etag = rt.store.etag(common_pb2.ObjectRef(bucket=bucket, key=key))
+        return [(sources.video_id(f"s3:{bucket}/{key}@{etag}"), source, Path(key).stem)]
     if kind == "url":
         targets = [sources.check_url(source.url, config.allow_hosts)]
     elif kind == "search":
