@@ -4,18 +4,16 @@ Usage: python -m bench.stages [VIDEO]  (default: generated)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from deploy import sample
+from deploy.webserver import serve_directory
 from services.audio.config import AudioConfig
 from services.audio.stage import extract_audio
 from services.common.media import probe
@@ -34,22 +32,6 @@ def timed(fn, *args):
     return time.perf_counter() - started, result
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass  # yt-dlp closes its probing connections early
-
-
-def serve(directory: Path) -> str:
-    server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +47,7 @@ def main() -> None:
         rows = {}
         decode = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "null", "-"]
         rows["decode floor (ffmpeg -f null)"], _ = timed(lambda: subprocess.run(decode, check=True))
-        url = f"{serve(video.parent)}/{video.name}"
+        url = f"{serve_directory(video.parent)[0]}/{video.name}"
         rows["ingest (yt-dlp over HTTP)"], _ = timed(ingest.download, url, tmp, IngestConfig())
         rows["audio (16 kHz mono WAV)"], _ = timed(extract_audio, video, tmp / "a.wav", AudioConfig())
         pcm, rate = read_pcm(tmp / "a.wav")

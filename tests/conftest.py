@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from deploy import sample
 from deploy.stack import LocalStack
+from deploy.webserver import serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "assets"))
@@ -61,16 +59,9 @@ def corrupt_video(media_dir, speech_sample) -> Path:
 @pytest.fixture(scope="session")
 def http_server(media_dir):
     """A local HTTP server over the media folder, as yt-dlp's generic extractor sees the web."""
-    handler = functools.partial(_QuietHandler, directory=str(media_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    url, server = serve_directory(media_dir)
+    yield url
     server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="session")

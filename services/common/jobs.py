@@ -18,6 +18,7 @@ from services.common.gen.emofactory.v1 import common_pb2 as pb
 
 # The stages every video goes through, in order; the job is settled when the last one is.
 PIPELINE = ("ingest", "audio", "vad")
+_ORDER = {name: i for i, name in enumerate(PIPELINE)}
 
 S = pb.StageState
 
@@ -100,8 +101,7 @@ class JobStore:
             await watcher.stop()
         for video_id in sorted(videos):
             video = videos[video_id]
-            order = {name: i for i, name in enumerate(PIPELINE)}
-            video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: order.get(s.stage, len(order))))
+            video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: _ORDER.get(s.stage, len(_ORDER))))
             job.videos.append(video)
         job.state = job_state(job)
         return job
