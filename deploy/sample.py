@@ -1,6 +1,7 @@
 """Generated sample media with known truth: espeak-ng phrases, each trimmed to its speech, joined
-by pauses of known length, muxed under a 640x480 test-pattern video. Used by the demo, the tests
-and the benchmarks; needs only ffmpeg and espeak-ng."""
+by pauses of known length, muxed under a 640x480 test-pattern video with a real face on it (the
+astronaut photo that scikit-image ships). Used by the demo, the tests and the benchmarks; needs
+ffmpeg, espeak-ng and scikit-image."""
 
 from __future__ import annotations
 
@@ -70,41 +71,43 @@ def speech_track(
     return truth
 
 
-def mux_video(wav: Path, out: Path, size: str = "640x480", fps: int = 25, audio: bool = True) -> Path:
-    """A test-pattern video as long as the WAV, with the WAV as its AAC track (or no track)."""
+def face_image(path: Path) -> Path:
+    """A PNG of a real face: the head of scikit-image's astronaut photo (Eileen Collins, NASA,
+    public domain), 200x240 pixels."""
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.astronaut()[20:260, 125:325]).save(path)
+    return path
+
+
+def mux_video(
+    wav: Path, out: Path, size: str = "640x480", fps: int = 25, audio: bool = True, face: Path | None = None
+) -> Path:
+    """A test-pattern video as long as the WAV, with the WAV as its AAC track (or no track), and
+    with the `face` image in the middle of the picture when one is given."""
     with wave.open(str(wav)) as w:
         seconds = w.getnframes() / w.getframerate()
-    cmd = [
-        "ffmpeg",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={fps}:duration={seconds:.3f}",
-    ]
-    if audio:
-        cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "64k"]
-    cmd += [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-shortest",
-        "-movflags",
-        "+faststart",
-        str(out),
-    ]
+    cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi"]
+    cmd += ["-i", f"testsrc2=size={size}:rate={fps}:duration={seconds:.3f}"]
+    cmd += ["-i", str(wav)] if audio else []
+    if face is not None:
+        cmd += ["-loop", "1", "-i", str(face), "-filter_complex"]
+        cmd += [f"[0:v][{2 if audio else 1}:v]overlay=(W-w)/2:(H-h)/2:shortest=1[v]", "-map", "[v]"]
+        cmd += ["-map", "1:a"] if audio else []
+    cmd += ["-c:a", "aac", "-b:a", "64k"] if audio else []
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest"]
+    cmd += ["-movflags", "+faststart", str(out)]
     subprocess.run(cmd, check=True)
     return out
 
 
-def sample_video(out: Path, pause_s: float = 1.0, repeat: int = 1, size: str = "640x480") -> list[Phrase]:
-    """The bundled demo sample: an MP4 with speech and pauses; returns the true speech spans."""
+def sample_video(
+    out: Path, pause_s: float = 1.0, repeat: int = 1, size: str = "640x480", face: bool = True
+) -> list[Phrase]:
+    """The bundled demo sample: an MP4 with speech, pauses and a visible face; returns the true
+    speech spans."""
     wav = out.with_suffix(".wav")
     truth = speech_track(wav, pause_s=pause_s, repeat=repeat)
-    mux_video(wav, out, size=size)
+    mux_video(wav, out, size=size, face=face_image(out.with_suffix(".face.png")) if face else None)
     return truth

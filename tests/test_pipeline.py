@@ -1,4 +1,4 @@
-"""ingest -> audio -> vad as separate processes over real NATS JetStream and a real S3 server."""
+"""ingest -> audio -> vad -> vision as separate processes over real NATS JetStream and a real S3 server."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from services.common.gen.emofactory.v1 import (
     ingest_pb2_grpc,
     vad_pb2,
     vad_pb2_grpc,
+    vision_pb2,
+    vision_pb2_grpc,
 )
 from services.common.store import ObjectStore
 
@@ -70,9 +72,10 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     job = wait_job(ingest, stack, job_id)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
     (video,) = job.videos
-    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad"]
+    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision"]
     assert all(s.state == S.STAGE_STATE_DONE for s in video.stages)
     assert stage(video, "vad").items == len(truth)
+    assert stage(video, "vision").items == len(truth)  # the astronaut is on screen in every segment
     keys = store.list_keys(f"{video.video_id}/")
     assert f"{video.video_id}/ingest/source.mp4" in keys and f"{video.video_id}/audio/audio.wav" in keys
     (doc_key,) = [k for k in keys if "/vad/segments-" in k]
@@ -80,11 +83,18 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     assert [round(s["start_s"], 1) for s in doc["segments"]] == pytest.approx([p.start_s for p in truth], abs=0.15)
     info = json.loads(store.get_bytes(common_pb2.ObjectRef(key=f"{video.video_id}/ingest/info.json")))
     assert info["webpage_url"].endswith(video_path.name)
+    (vision_key,) = [k for k in keys if k.endswith("/vision.json")]
+    vision = json.loads(store.get_bytes(common_pb2.ObjectRef(key=vision_key)))
+    assert [s["segment_id"] for s in vision["segments"]] == [s["segment_id"] for s in doc["segments"]]
+    for seg in vision["segments"]:
+        assert seg["face_ratio"] == 1 and seg["vote"] == "EMOTION_HAPPINESS"
+        assert store.get_bytes(common_pb2.ObjectRef(key=seg["frame"]["key"])).startswith(b"\xff\xd8")
+        assert len(seg["frame_records"]) == seg["frames"] and all("probs" in r for r in seg["frame_records"])
 
 
 def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sample):
     wait_job(ingest, stack, submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")))
-    for name in ("ingest", "audio", "vad"):
+    for name in ("ingest", "audio", "vad", "vision"):
         with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
             text = response.read().decode()
         done = re.search(rf'emo_stage_items_total{{outcome="done",stage="{name}"}} (\S+)', text)
@@ -108,6 +118,19 @@ def test_direct_grpc_calls(stack, store, speech_sample):
         )
     assert len(vad.segments) >= 8 and all(s.end_s - s.start_s <= 1.5 + 1e-6 for s in vad.segments)
     assert 0 < vad.speech_s < vad.duration_s
+    with grpc.insecure_channel(stack.address("vision")) as ch:
+        vision = vision_pb2_grpc.VisionServiceStub(ch).AnalyzeSegments(
+            vision_pb2.AnalyzeSegmentsRequest(
+                video=video_ref,
+                video_id="vdirect",
+                segments=vad.segments[:3],
+                options=common_pb2.VisionOptions(fps=4, strict_single_face=True),
+            ),
+            timeout=60,
+        )
+    assert [v.segment_id for v in vision.segments] == [s.segment_id for s in vad.segments[:3]]
+    assert all(v.face_frames == v.frames >= 4 and v.vote == common_pb2.EMOTION_HAPPINESS for v in vision.segments)
+    assert vision.vision_doc.key.startswith("vdirect/vision/")
 
 
 def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http_server, speech_sample):
@@ -145,7 +168,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     # the vad-stage dedup id keeps the stream to one event per job and video.
     assert len({tuple(s.segment_id for s in e.segments) for e in seen}) == 1
     job = wait_job(ingest, stack, job_id)
-    assert len(job.videos) == 1 and len(job.videos[0].stages) == 3
+    assert len(job.videos) == 1 and len(job.videos[0].stages) == 4
 
 
 def test_malformed_requests_name_the_field(stack, ingest, http_server):
@@ -164,6 +187,13 @@ def test_malformed_requests_name_the_field(stack, ingest, http_server):
             ),
             "config.vad.min_silence_s",
         ),
+        (
+            ingest_pb2.SubmitJobRequest(
+                sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")],
+                config=common_pb2.JobConfig(vision=common_pb2.VisionOptions(fps=0)),
+            ),
+            "config.vision.fps",
+        ),
     ]
     for request, field in cases:
         with pytest.raises(grpc.RpcError) as err:
@@ -174,6 +204,16 @@ def test_malformed_requests_name_the_field(stack, ingest, http_server):
         with pytest.raises(grpc.RpcError) as err:
             vad_pb2_grpc.VadServiceStub(ch).DetectSegments(vad_pb2.DetectSegmentsRequest(video_id="v1"), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "audio.key" in err.value.details()
+    bad_segment = common_pb2.Segment(segment_id="s1", start_s=2.0, end_s=1.0)
+    with grpc.insecure_channel(stack.address("vision")) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            vision_pb2_grpc.VisionServiceStub(ch).AnalyzeSegments(
+                vision_pb2.AnalyzeSegmentsRequest(
+                    video=common_pb2.ObjectRef(key="v1/ingest/source.mp4"), video_id="v1", segments=[bad_segment]
+                ),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("segments[0]")
     with pytest.raises(grpc.RpcError) as err:
         ingest.GetJob(ingest_pb2.GetJobRequest(job_id="nosuchjob"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

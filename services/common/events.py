@@ -12,6 +12,7 @@ VIDEO_DISCOVERED = "emo.ingest.discovered"
 VIDEO_DOWNLOADED = "emo.ingest.downloaded"
 AUDIO_EXTRACTED = "emo.audio.extracted"
 SPEECH_SEGMENTED = "emo.vad.segmented"
+VISION_ANALYZED = "emo.vision.analyzed"
 
 PAYLOADS: dict[str, type[Message]] = {
     JOB_SUBMITTED: events_pb2.JobSubmitted,
@@ -19,6 +20,7 @@ PAYLOADS: dict[str, type[Message]] = {
     VIDEO_DOWNLOADED: events_pb2.VideoDownloaded,
     AUDIO_EXTRACTED: events_pb2.AudioExtracted,
     SPEECH_SEGMENTED: events_pb2.SpeechSegmented,
+    VISION_ANALYZED: events_pb2.VisionAnalyzed,
 }
 
 

@@ -16,8 +16,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.common.gen.emofactory.v1 import common_pb2 as pb
 
-# The stages every video goes through, in order; the job is settled when the last one is.
-PIPELINE = ("ingest", "audio", "vad")
+# The stages every video goes through (vision and later ones run side by side after vad);
+# a video is done when every one of them is.
+PIPELINE = ("ingest", "audio", "vad", "vision")
 _ORDER = {name: i for i, name in enumerate(PIPELINE)}
 
 S = pb.StageState
@@ -107,10 +108,13 @@ class JobStore:
         return job
 
 
+def video_done(video: pb.VideoStatus) -> bool:
+    done = {s.stage for s in video.stages if s.state == S.STAGE_STATE_DONE}
+    return done.issuperset(PIPELINE)
+
+
 def video_settled(video: pb.VideoStatus) -> bool:
-    return any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages) or any(
-        s.stage == PIPELINE[-1] and s.state == S.STAGE_STATE_DONE for s in video.stages
-    )
+    return video_done(video) or any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages)
 
 
 def job_state(job: pb.Job) -> int:
@@ -118,7 +122,7 @@ def job_state(job: pb.Job) -> int:
         return pb.JOB_STATE_RESOLVING
     if not all(video_settled(v) for v in job.videos):
         return pb.JOB_STATE_RUNNING
-    done = sum(any(s.stage == PIPELINE[-1] and s.state == S.STAGE_STATE_DONE for s in v.stages) for v in job.videos)
+    done = sum(video_done(v) for v in job.videos)
     if job.videos and done == len(job.videos) and not job.errors:
         return pb.JOB_STATE_SUCCEEDED
     return pb.JOB_STATE_PARTIAL if done else pb.JOB_STATE_FAILED

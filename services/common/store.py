@@ -26,8 +26,10 @@ def key_part(value: str, field: str = "key") -> str:
     return value
 
 
-def object_key(video_id: str, stage: str, name: str) -> str:
-    return "/".join((key_part(video_id, "video_id"), key_part(stage, "stage"), key_part(name, "name")))
+def object_key(video_id: str, stage: str, *names: str) -> str:
+    """`<video_id>/<stage>/<name>[/<name>...]`, each part checked."""
+    parts = [key_part(video_id, "video_id"), key_part(stage, "stage")]
+    return "/".join(parts + [key_part(name, "name") for name in names])
 
 
 def check_key(key: str, field: str = "key") -> str:

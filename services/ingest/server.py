@@ -14,7 +14,14 @@ from services.common.service import Runtime, grpc_errors
 from services.common.store import key_part, parse_s3_uri
 from services.ingest import sources
 from services.ingest.config import IngestConfig
-from services.vad.config import VadConfig, checked_options
+from services.vad import config as vad_config
+from services.vision import config as vision_config
+
+# Per-stage job options checked at submission, so a bad value fails the call instead of the job.
+STAGE_OPTIONS = {
+    "vad": (vad_config.VadConfig, vad_config.checked_options),
+    "vision": (vision_config.VisionConfig, vision_config.checked_options),
+}
 
 
 def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig) -> None:
@@ -40,7 +47,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.defaults = load_section(IngestConfig, "ingest")
-        self.vad_defaults = load_section(VadConfig, "vad")
+        self.stage_defaults = {name: load_section(cls, name) for name, (cls, _) in STAGE_OPTIONS.items()}
 
     @grpc_errors
     async def SubmitJob(self, request, context):
@@ -48,11 +55,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         key_part(job_id, "job_id")
         options = request.config
         config = sources.checked_config(self.defaults, options.ingest if options.HasField("ingest") else None)
-        if options.HasField("vad"):
-            try:
-                checked_options(self.vad_defaults, options.vad)
-            except InvalidRequest as exc:
-                raise InvalidRequest(f"config.vad.{exc.field.removeprefix('options.')}", str(exc)) from exc
+        for name, (_, check) in STAGE_OPTIONS.items():
+            if options.HasField(name):
+                try:
+                    check(self.stage_defaults[name], getattr(options, name))
+                except InvalidRequest as exc:
+                    raise InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.')}", str(exc)) from exc
         await asyncio.to_thread(validate_sources, request, config)
         ctx = common_pb2.JobContext(
             job_id=job_id, language=request.language or self.defaults.default_language, config=options

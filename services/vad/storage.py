@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import tempfile
 from pathlib import Path
 
+from services.common.config import config_digest
 from services.common.gen.emofactory.v1 import common_pb2
 from services.common.service import Runtime
 from services.common.store import object_key
 from services.vad.config import VadConfig
 from services.vad.stage import read_pcm, segment_speech, to_segments
-
-
-def config_digest(config: VadConfig) -> str:
-    return hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def segments_document(video_id: str, config: VadConfig, duration_s: float, segments) -> bytes:

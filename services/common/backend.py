@@ -1,0 +1,58 @@
+"""Model backends: `infer(model, inputs) -> outputs`, named tensors in and out, so a stage does not
+care whether the model runs in its own process or on a Triton server.
+
+Models and their tensors:
+    face_detector    images uint8 [N, H, W, 3] RGB -> boxes float32 [N, K, 4], scores float32 [N, K]
+    facial_emotion   faces float32 [N, 1, 64, 64] in [-1, 1] -> probabilities float32 [N, 7] (FER2013 order)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Protocol
+
+import numpy as np
+
+from services.common.config import ModelsConfig
+from services.common.errors import PermanentError
+
+Tensors = Mapping[str, np.ndarray]
+Model = Callable[[Tensors], dict[str, np.ndarray]]
+
+
+class ModelBackend(Protocol):
+    def infer(self, model: str, inputs: Tensors) -> dict[str, np.ndarray]: ...
+
+
+class InProcessBackend:
+    """Loads each model on first use (once, under a lock) and runs it in this process."""
+
+    def __init__(self, config: ModelsConfig, loaders: Mapping[str, Callable[[ModelsConfig], Model]]):
+        self.config = config
+        self.loaders = loaders
+        self.models: dict[str, Model] = {}
+        self.lock = threading.Lock()
+
+    def model(self, name: str) -> Model:
+        if name not in self.models:
+            if name not in self.loaders:
+                raise PermanentError(f"unknown model {name!r} (known: {', '.join(sorted(self.loaders))})")
+            with self.lock:
+                if name not in self.models:
+                    self.models[name] = self.loaders[name](self.config)
+        return self.models[name]
+
+    def infer(self, model: str, inputs: Tensors) -> dict[str, np.ndarray]:
+        return self.model(model)(inputs)
+
+
+@cache
+def backend_for(config: ModelsConfig) -> ModelBackend:
+    """One backend per process and config, shared by the servicer and the worker."""
+    if config.backend == "inprocess":
+        from services.models.registry import LOADERS
+
+        return InProcessBackend(config, LOADERS)
+    raise PermanentError(f"models.backend must be 'inprocess', not {config.backend!r}")

