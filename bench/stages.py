@@ -1,4 +1,4 @@
-"""Seconds per stage (ingest download, audio extraction, vad) on a generated 10-minute 480p video,
+"""Seconds per stage (ingest download, audio extraction, vad, vision) on a generated 10-minute 480p video,
 beside the FFmpeg full-decode floor. Prints a table and writes bench/out/stages.json.
 Usage: python -m bench.stages [VIDEO]  (default: generated)."""
 
@@ -12,15 +12,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from deploy import sample
 from deploy.webserver import serve_directory
 from services.audio.config import AudioConfig
 from services.audio.stage import extract_audio
-from services.common.media import probe
+from services.common.backend import backend_for
+from services.common.config import ModelsConfig
+from services.common.media import probe, read_pcm
 from services.ingest import stage as ingest
 from services.ingest.config import IngestConfig
 from services.vad.config import VadConfig
-from services.vad.stage import read_pcm, segment_speech
+from services.vad.stage import segment_speech, to_segments
+from services.vision.config import VisionConfig
+from services.vision.stage import analyze_video
 
 OUT = Path(__file__).parent / "out"
 ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
@@ -62,12 +68,30 @@ def main() -> None:
         for name, config in configs.items():
             rows[name], spans = timed(segment_speech, pcm, rate, config)
             segments[name] = len(spans)
+        speech = to_segments("vbench", segment_speech(pcm, rate, VadConfig()))
+        vision_frames = {}
+        backend = backend_for(ModelsConfig())
+        backend.infer("face_detector", {"images": (np.zeros((1, 240, 427, 3), np.uint8))})  # load the models
+        backend.infer("facial_emotion", {"faces": np.zeros((1, 1, 64, 64), np.float32)})
+        media = probe(video)
+        for fps in (1.0, 10.0):
+            name = f"vision {fps:g} fps (MTCNN + FER)"
+            rows[name], results = timed(analyze_video, str(video), media, speech, VisionConfig(fps=fps), backend)
+            vision_frames[name] = sum(len(r.frames) for r in results)
     print(f"\nvideo: {video.name}, {duration:.1f} s\n")
     print(f"{'stage':34s} {'seconds':>8s} {'x realtime':>11s}")
     for name, seconds in rows.items():
         extra = f"  ({segments[name]} segments)" if name in segments else ""
+        if name in vision_frames:
+            extra = f"  ({vision_frames[name]} frames, {vision_frames[name] / seconds:.1f} frames/s)"
         print(f"{name:34s} {seconds:8.2f} {duration / seconds:10.0f}x{extra}")
-    report = {"video": str(video), "duration_s": duration, "seconds": rows, "segments": segments}
+    report = {
+        "video": str(video),
+        "duration_s": duration,
+        "seconds": rows,
+        "segments": segments,
+        "vision_frames": vision_frames,
+    }
     (OUT / "stages.json").write_text(json.dumps(report, indent=1))
 
 

@@ -1,6 +1,7 @@
 """The README's first command: starts the local stack, generates the bundled sample (espeak-ng
-speech with pauses under a test-pattern video), submits it over gRPC, waits for ingest -> audio
--> vad, and prints the job and its speech segments."""
+speech with pauses under a test-pattern video with a real face), submits it over gRPC, waits for
+ingest -> audio -> vad -> vision + asr, and prints the job and, per speech segment, its face
+presence, facial-emotion vote and transcript."""
 
 from __future__ import annotations
 
@@ -50,12 +51,21 @@ def main() -> int:
             print(f"video {v.video_id} ({v.source})")
             for s in v.stages:
                 print(f"  {s.stage:7s} {common_pb2.StageState.Name(s.state):18s} items={s.items} {s.reason}")
-            for key in store.list_keys(f"{v.video_id}/vad/"):
-                doc = json.loads(store.get_bytes(common_pb2.ObjectRef(key=key)))
-                print(f"  segments ({key}):")
-                for seg in doc["segments"]:
-                    span = f"{seg['start_s']:7.2f} - {seg['end_s']:7.2f} s"
-                    print(f"    {span}  {seg['start_reason']:28s} {seg['segment_id']}")
+            docs = {}
+            for key in store.list_keys(f"{v.video_id}/"):
+                if key.endswith((".json",)) and "/ingest/" not in key:
+                    docs[key.split("/")[1]] = (key, json.loads(store.get_bytes(common_pb2.ObjectRef(key=key))))
+            faces = {s["segment_id"]: s for s in docs.get("vision", ("", {"segments": []}))[1]["segments"]}
+            texts = {t["segment_id"]: t for t in docs.get("asr", ("", {"transcripts": []}))[1]["transcripts"]}
+            print("  segments:  " + ", ".join(f"{stage}: {key}" for stage, (key, _) in sorted(docs.items())))
+            for seg in docs.get("vad", ("", {"segments": []}))[1]["segments"]:
+                face = faces.get(seg["segment_id"], {})
+                text = texts.get(seg["segment_id"], {})
+                said = text.get("text") or f"[{text.get('failure_reason', 'no transcript')}]"
+                print(
+                    f"    {seg['start_s']:6.2f}-{seg['end_s']:6.2f} s  {seg['start_reason']:26s}"
+                    f" face {face.get('face_ratio', 0):4.0%} {face.get('vote', '-'):18s} {said!r}"
+                )
     return 0 if job.state == common_pb2.JOB_STATE_SUCCEEDED else 1
 
 

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SERVICES = ("ingest", "audio", "vad", "vision")
+SERVICES = ("ingest", "audio", "vad", "vision", "asr")
 ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
 
 
@@ -55,9 +55,13 @@ def _wait(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
+# Loopback checks never go through an http_proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with _DIRECT.open(url, timeout=1) as response:
             return response.status < 500
     except urllib.error.HTTPError as exc:
         return exc.code < 500

@@ -1,4 +1,4 @@
-"""ingest -> audio -> vad -> vision as separate processes over real NATS JetStream and a real S3 server."""
+"""ingest -> audio -> vad -> vision + asr as separate processes over real NATS JetStream and a real S3 server."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import pytest
 from services.common.config import StoreConfig, load_section
 from services.common.events import AUDIO_EXTRACTED, dead_letter_subject
 from services.common.gen.emofactory.v1 import (
+    asr_pb2,
+    asr_pb2_grpc,
     audio_pb2,
     audio_pb2_grpc,
     common_pb2,
@@ -72,7 +74,7 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     job = wait_job(ingest, stack, job_id)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
     (video,) = job.videos
-    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision"]
+    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision", "asr"]
     assert all(s.state == S.STAGE_STATE_DONE for s in video.stages)
     assert stage(video, "vad").items == len(truth)
     assert stage(video, "vision").items == len(truth)  # the astronaut is on screen in every segment
@@ -90,11 +92,18 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
         assert seg["face_ratio"] == 1 and seg["vote"] == "EMOTION_HAPPINESS"
         assert store.get_bytes(common_pb2.ObjectRef(key=seg["frame"]["key"])).startswith(b"\xff\xd8")
         assert len(seg["frame_records"]) == seg["frames"] and all("probs" in r for r in seg["frame_records"])
+    (asr_key,) = [k for k in keys if k.endswith("/transcripts.json")]
+    asr = json.loads(store.get_bytes(common_pb2.ObjectRef(key=asr_key)))
+    assert asr["config"]["language"] == "en-US" and asr["config"]["engine"] == "sphinx"
+    assert [t["segment_id"] for t in asr["transcripts"]] == [s["segment_id"] for s in doc["segments"]]
+    # sphinx is poor on espeak voices, but each phrase yields words with times, or a flagged reason
+    assert all(t.get("words") or t.get("failure_reason") for t in asr["transcripts"])
+    assert stage(video, "asr").items == sum(not t.get("failed") for t in asr["transcripts"]) >= 2
 
 
 def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sample):
     wait_job(ingest, stack, submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")))
-    for name in ("ingest", "audio", "vad", "vision"):
+    for name in ("ingest", "audio", "vad", "vision", "asr"):
         with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
             text = response.read().decode()
         done = re.search(rf'emo_stage_items_total{{outcome="done",stage="{name}"}} (\S+)', text)
@@ -131,6 +140,29 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     assert [v.segment_id for v in vision.segments] == [s.segment_id for s in vad.segments[:3]]
     assert all(v.face_frames == v.frames >= 4 and v.vote == common_pb2.EMOTION_HAPPINESS for v in vision.segments)
     assert vision.vision_doc.key.startswith("vdirect/vision/")
+    with grpc.insecure_channel(stack.address("asr")) as ch:
+        asr = asr_pb2_grpc.AsrServiceStub(ch).Transcribe(
+            asr_pb2.TranscribeRequest(
+                audio=audio.audio,
+                video_id="vdirect",
+                segments=vad.segments[:2],
+                language="en-GB",
+                options=common_pb2.AsrOptions(dialogue_mode=True),
+            ),
+            timeout=60,
+        )
+    assert [t.segment_id for t in asr.transcripts] == [s.segment_id for s in vad.segments[:2]]
+    # sphinx gives no punctuation, so dialogue mode keeps nothing, and says why
+    assert all(t.language == "en-GB" and not t.kept and t.drop_reason for t in asr.transcripts)
+    with grpc.insecure_channel(stack.address("asr")) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            asr_pb2_grpc.AsrServiceStub(ch).Transcribe(
+                asr_pb2.TranscribeRequest(
+                    audio=audio.audio, video_id="vdirect", options=common_pb2.AsrOptions(engine="whisper")
+                ),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "Triton" in err.value.details()
 
 
 def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http_server, speech_sample):
@@ -168,7 +200,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     # the vad-stage dedup id keeps the stream to one event per job and video.
     assert len({tuple(s.segment_id for s in e.segments) for e in seen}) == 1
     job = wait_job(ingest, stack, job_id)
-    assert len(job.videos) == 1 and len(job.videos[0].stages) == 4
+    assert len(job.videos) == 1 and len(job.videos[0].stages) == 5
 
 
 def test_malformed_requests_name_the_field(stack, ingest, http_server):
@@ -193,6 +225,13 @@ def test_malformed_requests_name_the_field(stack, ingest, http_server):
                 config=common_pb2.JobConfig(vision=common_pb2.VisionOptions(fps=0)),
             ),
             "config.vision.fps",
+        ),
+        (
+            ingest_pb2.SubmitJobRequest(
+                sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")],
+                config=common_pb2.JobConfig(asr=common_pb2.AsrOptions(engine="kaldi")),
+            ),
+            "config.asr.engine",
         ),
     ]
     for request, field in cases:

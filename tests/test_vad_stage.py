@@ -8,8 +8,9 @@ from services.audio.config import AudioConfig
 from services.audio.stage import extract_audio
 from services.common.errors import InvalidRequest, PermanentError
 from services.common.gen.emofactory.v1 import common_pb2
+from services.common.media import read_pcm
 from services.vad.config import VadConfig
-from services.vad.stage import read_pcm, segment_speech, to_segments
+from services.vad.stage import segment_speech, to_segments
 
 SPEAKER = common_pb2.SPLIT_REASON_SPEAKER_CHANGE
 

@@ -13,6 +13,7 @@ VIDEO_DOWNLOADED = "emo.ingest.downloaded"
 AUDIO_EXTRACTED = "emo.audio.extracted"
 SPEECH_SEGMENTED = "emo.vad.segmented"
 VISION_ANALYZED = "emo.vision.analyzed"
+SPEECH_TRANSCRIBED = "emo.asr.transcribed"
 
 PAYLOADS: dict[str, type[Message]] = {
     JOB_SUBMITTED: events_pb2.JobSubmitted,
@@ -21,6 +22,7 @@ PAYLOADS: dict[str, type[Message]] = {
     AUDIO_EXTRACTED: events_pb2.AudioExtracted,
     SPEECH_SEGMENTED: events_pb2.SpeechSegmented,
     VISION_ANALYZED: events_pb2.VisionAnalyzed,
+    SPEECH_TRANSCRIBED: events_pb2.SpeechTranscribed,
 }
 
 

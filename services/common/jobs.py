@@ -16,9 +16,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.common.gen.emofactory.v1 import common_pb2 as pb
 
-# The stages every video goes through (vision and later ones run side by side after vad);
+# The stages every video goes through (vision and asr run side by side after vad);
 # a video is done when every one of them is.
-PIPELINE = ("ingest", "audio", "vad", "vision")
+PIPELINE = ("ingest", "audio", "vad", "vision", "asr")
 _ORDER = {name: i for i, name in enumerate(PIPELINE)}
 
 S = pb.StageState

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import ffmpeg
+import numpy as np
 
-from services.common.errors import PermanentError
+from services.common.errors import InvalidRequest, PermanentError
 from services.common.gen.emofactory.v1 import common_pb2
+from services.common.store import key_part
 
 
 def ffmpeg_reason(exc: ffmpeg.Error) -> str:
@@ -41,3 +44,32 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
 
 def _is_cover(stream: dict) -> bool:
     return bool(stream.get("disposition", {}).get("attached_pic"))
+
+
+def read_pcm(path: Path | str) -> tuple[np.ndarray, int]:
+    """int16 samples and rate of a mono 16-bit WAV (the audio stage's output)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+                raise PermanentError(
+                    f"expected 16-bit mono PCM WAV, got {wav.getnchannels()} channels of {8 * wav.getsampwidth()} bits"
+                )
+            return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
+    except (wave.Error, EOFError) as exc:
+        raise PermanentError(f"not a PCM WAV file: {exc}") from exc
+
+
+def segment_id(video_id: str, start_s: float, end_s: float) -> str:
+    """Deterministic: the same span of the same video always has the same id."""
+    return f"{video_id}-{round(start_s * 1000):08d}-{round(end_s * 1000):08d}"
+
+
+def check_segments(segments) -> None:
+    seen = set()
+    for i, s in enumerate(segments):
+        key_part(s.segment_id, f"segments[{i}].segment_id")
+        if not 0 <= s.start_s < s.end_s:
+            raise InvalidRequest(f"segments[{i}]", f"needs 0 <= start_s < end_s, not {s.start_s}..{s.end_s}")
+        if s.segment_id in seen:
+            raise InvalidRequest(f"segments[{i}].segment_id", f"{s.segment_id!r} appears twice")
+        seen.add(s.segment_id)

@@ -5,14 +5,12 @@ VAD frames -> speech runs -> gaps under min_silence_s merged -> runs under min_s
 from __future__ import annotations
 
 import math
-import wave
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from services.common.errors import PermanentError
 from services.common.gen.emofactory.v1 import common_pb2
+from services.common.media import segment_id
 from services.vad.config import VadConfig
 from services.vad.engines import speech_flags
 from services.vad.speaker import change_points, similarity_curve, speaker_features
@@ -31,19 +29,6 @@ class Span:
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
-
-
-def read_pcm(path: Path | str) -> tuple[np.ndarray, int]:
-    """int16 samples and rate of a mono 16-bit WAV (the audio stage's output)."""
-    try:
-        with wave.open(str(path), "rb") as wav:
-            if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
-                raise PermanentError(
-                    f"expected 16-bit mono PCM WAV, got {wav.getnchannels()} channels of {8 * wav.getsampwidth()} bits"
-                )
-            return np.frombuffer(wav.readframes(wav.getnframes()), "<i2"), wav.getframerate()
-    except (wave.Error, EOFError) as exc:
-        raise PermanentError(f"not a PCM WAV file: {exc}") from exc
 
 
 def speech_runs(flags: np.ndarray, frame_s: float, config: VadConfig) -> list[Span]:
@@ -114,7 +99,7 @@ def segment_speech(pcm: np.ndarray, sample_rate: int, config: VadConfig) -> list
 def to_segments(video_id: str, spans: list[Span]) -> list[common_pb2.Segment]:
     return [
         common_pb2.Segment(
-            segment_id=f"{video_id}-{round(s.start_s * 1000):08d}-{round(s.end_s * 1000):08d}",
+            segment_id=segment_id(video_id, s.start_s, s.end_s),
             start_s=s.start_s,
             end_s=s.end_s,
             start_reason=s.reason,

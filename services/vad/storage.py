@@ -13,10 +13,11 @@ from pathlib import Path
 
 from services.common.config import config_digest
 from services.common.gen.emofactory.v1 import common_pb2
+from services.common.media import read_pcm
 from services.common.service import Runtime
 from services.common.store import object_key
 from services.vad.config import VadConfig
-from services.vad.stage import read_pcm, segment_speech, to_segments
+from services.vad.stage import segment_speech, to_segments
 
 
 def segments_document(video_id: str, config: VadConfig, duration_s: float, segments) -> bytes:

@@ -6,21 +6,11 @@ from services.common.backend import backend_for
 from services.common.config import ModelsConfig, load_section
 from services.common.errors import InvalidRequest
 from services.common.gen.emofactory.v1 import vision_pb2, vision_pb2_grpc
+from services.common.media import check_segments
 from services.common.service import Runtime, grpc_errors
 from services.common.store import check_key, key_part
 from services.vision.config import VisionConfig, checked_options
 from services.vision.storage import analyze_stored_video
-
-
-def check_segments(segments) -> None:
-    seen = set()
-    for i, s in enumerate(segments):
-        key_part(s.segment_id, f"segments[{i}].segment_id")
-        if not 0 <= s.start_s < s.end_s:
-            raise InvalidRequest(f"segments[{i}]", f"needs 0 <= start_s < end_s, not {s.start_s}..{s.end_s}")
-        if s.segment_id in seen:
-            raise InvalidRequest(f"segments[{i}].segment_id", f"{s.segment_id!r} appears twice")
-        seen.add(s.segment_id)
 
 
 class VisionServicer(vision_pb2_grpc.VisionServiceServicer):

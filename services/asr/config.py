@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.config import apply_options
+from services.common.errors import InvalidRequest
+
+ENGINES = ("sphinx", "google", "whisper")
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Transcription per speech segment (seed 000 §3.6; dialogue mode: seed 003 §3.1)."""
+
+    # "sphinx" (pocketsphinx, offline, en-US), "google" (SpeechRecognition's web API, any language,
+    # seed 000) or "whisper" (a Whisper-class model on Triton, seed 003).
+    engine: str = "sphinx"
+    # BCP-47 language when the job names none.
+    language: str = "en-US"
+    # Retries of a segment after a transient engine error, waiting backoff_s, 2 x backoff_s, ...
+    retries: int = 2
+    backoff_s: float = 1.0
+    # Seconds one web request may take (google).
+    timeout_s: float = 15.0
+    # Segments in flight at once (google: parallel requests; whisper: the batch sent to the model).
+    batch_size: int = 8
+    # Google's key; empty: SpeechRecognition's shared default key.
+    google_api_key: str = ""
+    # A pocketsphinx model for another language: a folder with acoustic-model/,
+    # language-model.lm.bin and pronounciation-dictionary.dict. Empty: the English model in the wheel.
+    sphinx_model_dir: str = ""
+    # Clips quieter than this (RMS, dB full scale) are flagged silent without asking the engine
+    # (sphinx hears words in digital silence).
+    silence_dbfs: float = -60.0
+    # SpEmoC dialogue segmentation: keep sentences of >= dialogue_min_words words that end with one
+    # of dialogue_terminal; with word times, segments are re-cut at sentence ends.
+    dialogue_mode: bool = False
+    dialogue_min_words: int = 12
+    dialogue_terminal: str = ".!?…"
+
+
+def checked_options(defaults: AsrConfig, options, models_backend: str = "inprocess") -> AsrConfig:
+    """The request's options over the defaults, with bad values named by field."""
+    try:
+        config = apply_options(defaults, options)
+    except ValueError as exc:
+        raise InvalidRequest("options", str(exc)) from exc
+    if config.engine not in ENGINES:
+        raise InvalidRequest("options.engine", f"must be one of {', '.join(ENGINES)}, not {config.engine!r}")
+    if config.engine == "whisper" and models_backend != "triton":
+        raise InvalidRequest("options.engine", "whisper is served by Triton: set models.backend=triton")
+    if config.retries < 0:
+        raise InvalidRequest("options.retries", "must not be negative")
+    if config.dialogue_min_words < 1:
+        raise InvalidRequest("options.dialogue_min_words", "must be at least 1")
+    return config
