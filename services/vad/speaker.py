@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.vad.config import VadConfig
-from services.vad.mfcc import mfcc
+from services.common.mfcc import mfcc
 
 HOP_S = 0.010
 # Frames more than this many dB (in log-energy units of c0) under the loud ones count as pauses.
