@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SERVICES = ("ingest", "audio", "vad", "vision", "asr")
+SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler")
 ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
 
 

@@ -4,6 +4,8 @@ care whether the model runs in its own process or on a Triton server.
 Models and their tensors:
     face_detector    images uint8 [N, H, W, 3] RGB -> boxes float32 [N, K, 4], scores float32 [N, K]
     facial_emotion   faces float32 [N, 1, 64, 64] in [-1, 1] -> probabilities float32 [N, 7] (FER2013 order)
+    speech_emotion   audio float32 [1, samples] at 16 kHz in [-1, 1] -> logits float32 [1, 8] (RAVDESS order)
+    text_emotion     texts bytes [N] (UTF-8) -> logits float32 [N, 7] (canonical order, log-probabilities)
 """
 
 from __future__ import annotations

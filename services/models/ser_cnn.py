@@ -10,8 +10,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import soxr
 import torch
-from scipy.signal import resample_poly
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,8 +26,7 @@ def ser_features(samples: np.ndarray, rate: int) -> np.ndarray:
     """[40] mean MFCCs of float samples in [-1, 1], resampled to 22,050 Hz as librosa.load does."""
     x = np.asarray(samples, dtype=np.float32)
     if rate != SAMPLE_RATE:
-        g = np.gcd(rate, SAMPLE_RATE)
-        x = resample_poly(x, SAMPLE_RATE // g, rate // g).astype(np.float32)
+        x = soxr.resample(x, rate, SAMPLE_RATE, "HQ")  # librosa.load's default resampler
     return librosa_mfcc(x, SAMPLE_RATE, N_MFCC).mean(axis=1)
 
 

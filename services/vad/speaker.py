@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.vad.config import VadConfig
 from services.common.mfcc import mfcc
+from services.vad.config import VadConfig
 
 HOP_S = 0.010
 # Frames more than this many dB (in log-energy units of c0) under the loud ones count as pauses.

@@ -1,0 +1,88 @@
+"""Label fusion math on the canonical seven classes, as pure functions of logits.
+
+logit_fusion (seed 003 §3.2, eq. 5-10): P̃m = softmax(Lm); S(e) = Σm log P̃m(e) − λ·KL(P̃t‖P̃a);
+e* = argmax S; confidence F = σ(S(e*)); agreement: argmax Lt == argmax La. Generalized to any set
+of modalities: the penalty sums KL(P̃i‖P̃j) over the pairs (i, j) taken in the order text, audio,
+face, so that text + audio is exactly the seed's formula.
+
+vote (seed 002 §3.4-3.5): the face's majority vote, kept only where the audio model's top class
+agrees."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+ORDER = ("text", "audio", "face")  # KL pairs are (earlier, later) in this order
+EPS = 1e-12
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.asarray(logits, np.float64) - np.max(logits)
+    e = np.exp(shifted)
+    return e / e.sum()
+
+
+def sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def kl(p: np.ndarray, q: np.ndarray) -> float:
+    """KL(p‖q) in nats."""
+    p = np.clip(np.asarray(p, np.float64), EPS, 1.0)
+    q = np.clip(np.asarray(q, np.float64), EPS, 1.0)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def logits_from_probs(probs: np.ndarray) -> np.ndarray:
+    """Logits whose softmax is `probs` (for models, such as the face's frame mean, that give probabilities)."""
+    return np.log(np.clip(np.asarray(probs, np.float64), EPS, 1.0))
+
+
+def merge_logits(logits: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """A model's logits onto the canonical classes: the log-sum-exp of the classes mapped to each,
+    so that softmax of the result equals the mapped probabilities (calm + neutral -> neutral)."""
+    logits = np.asarray(logits, np.float64)
+    out = np.full(matrix.shape[1], -np.inf)
+    for c in range(matrix.shape[1]):
+        members = logits[matrix[:, c] > 0]
+        if len(members):
+            top = members.max()
+            out[c] = top + np.log(np.exp(members - top).sum())
+    return out
+
+
+@dataclass(frozen=True)
+class Fused:
+    scores: np.ndarray  # S(e), canonical order
+    emotion: int  # e*
+    confidence: float  # σ(S(e*))
+    agreement: bool  # every modality's top class is e*... of its own logits, all equal
+    penalty: float  # λ·Σ KL
+
+
+def logit_fusion(logits: Mapping[str, np.ndarray], lam: float = 0.5) -> Fused:
+    if not logits:
+        raise ValueError("logit fusion needs at least one modality")
+    names = sorted(logits, key=ORDER.index)
+    probs = {m: softmax(logits[m]) for m in names}
+    penalty = lam * sum(kl(probs[a], probs[b]) for a, b in combinations(names, 2))
+    scores = sum(np.log(np.clip(probs[m], EPS, 1.0)) for m in names) - penalty
+    best = int(np.argmax(scores))
+    tops = {int(np.argmax(logits[m])) for m in names}
+    return Fused(scores, best, sigmoid(scores[best]), len(tops) == 1, penalty)
+
+
+def vote_label(face_vote: int, audio_logits: np.ndarray | None) -> tuple[bool, str]:
+    """(kept, reason) of the face's vote under seed 002's audio check."""
+    if face_vote < 0:
+        return False, "no face vote"
+    if audio_logits is None:
+        return False, "no audio scores to confirm the face vote"
+    audio_top = int(np.argmax(audio_logits))
+    if audio_top != face_vote:
+        return False, "audio model disagrees with the face vote"
+    return True, "audio model agrees with the face vote"
