@@ -36,12 +36,13 @@ def pcm16k(path: Path) -> np.ndarray:
     return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, "<i2")
 
 
-def clips() -> list[tuple[str, Path, str]]:
-    out = [("ravdess/wav", p, RAVDESS[p.stem.split("-")[2]]) for p in sorted((ASSETS / "ravdess/wav").glob("*.wav"))]
-    out += [("crema_d", p, CREMA[p.stem.split("_")[2]]) for p in sorted((ASSETS / "crema_d").glob("*.mp3"))]
-    out += [("ravdess/av_mp4", p, RAVDESS[p.stem.split("-")[2]]) for p in sorted((ASSETS / "ravdess/av_mp4").glob("*.mp4"))]
+def clips() -> list[tuple[Path, str]]:
+    """(clip, canonical label): RAVDESS speech and audio-visual, CREMA-D speech, MEAD faces."""
+    out = [(p, RAVDESS[p.stem.split("-")[2]]) for p in sorted((ASSETS / "ravdess/wav").glob("*.wav"))]
+    out += [(p, CREMA[p.stem.split("_")[2]]) for p in sorted((ASSETS / "crema_d").glob("*.mp3"))]
+    out += [(p, RAVDESS[p.stem.split("-")[2]]) for p in sorted((ASSETS / "ravdess/av_mp4").glob("*.mp4"))]
     mead = [p for p in sorted((ASSETS / "mead").glob("*.mp4")) if p.stem.split("_")[2] in MEAD]
-    return out + [("mead", p, MEAD[p.stem.split("_")[2]]) for p in mead]
+    return out + [(p, MEAD[p.stem.split("_")[2]]) for p in mead]
 
 
 def evidence_for(path: Path, backend) -> tuple[labeler_pb2.SegmentEvidence, np.ndarray | None]:
@@ -77,7 +78,7 @@ def main() -> None:
     totals: dict[str, Counter] = defaultdict(Counter)
     kept: dict[str, Counter] = defaultdict(Counter)
     kept_right: dict[str, Counter] = defaultdict(Counter)
-    for source, path, truth in clips():
+    for path, truth in clips():
         e, pcm = evidence_for(path, backend)
         (audio_only,) = label_segments([e], pcm, 16000, LabelerConfig(modalities=("audio",)), backend)
         rows = {}

@@ -1,4 +1,5 @@
-"""ingest -> audio -> vad -> vision + asr as separate processes over real NATS JetStream and a real S3 server."""
+"""ingest -> audio -> vad -> vision + asr -> labeler as separate processes over real NATS JetStream
+and a real S3 server."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from services.common.gen.emofactory.v1 import (
     events_pb2,
     ingest_pb2,
     ingest_pb2_grpc,
+    labeler_pb2,
+    labeler_pb2_grpc,
     vad_pb2,
     vad_pb2_grpc,
     vision_pb2,
@@ -64,6 +67,16 @@ def wait_job(ingest, stack, job_id: str, timeout: float = 90) -> common_pb2.Job:
     pytest.fail(f"job {job_id} did not settle: {job}\n{stack.log_tail('ingest')}\n{stack.log_tail('vad')}")
 
 
+def describe(job: common_pb2.Job) -> str:
+    """Each video's stages, states and reasons: what a failed assertion on a job should show."""
+    lines = [f"job {job.job_id} {common_pb2.JobState.Name(job.state)} errors={list(job.errors)}"]
+    for v in job.videos:
+        lines += [f"  {v.source}"] + [
+            f"    {s.stage} {common_pb2.StageState.Name(s.state)} {s.reason}" for s in v.stages
+        ]
+    return "\n".join(lines)
+
+
 def stage(video: common_pb2.VideoStatus, name: str) -> common_pb2.StageStatus:
     return next(s for s in video.stages if s.stage == name)
 
@@ -72,9 +85,9 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     video_path, truth = speech_sample
     job_id = submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{video_path.name}"))
     job = wait_job(ingest, stack, job_id)
-    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
+    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     (video,) = job.videos
-    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision", "asr"]
+    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision", "asr", "labeler"]
     assert all(s.state == S.STAGE_STATE_DONE for s in video.stages)
     assert stage(video, "vad").items == len(truth)
     assert stage(video, "vision").items == len(truth)  # the astronaut is on screen in every segment
@@ -99,11 +112,18 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     # sphinx is poor on espeak voices, but each phrase yields words with times, or a flagged reason
     assert all(t.get("words") or t.get("failure_reason") for t in asr["transcripts"])
     assert stage(video, "asr").items == sum(not t.get("failed") for t in asr["transcripts"]) >= 2
+    (labels_key,) = [k for k in keys if k.endswith("/labels.json")]
+    labels = json.loads(store.get_bytes(common_pb2.ObjectRef(key=labels_key)))
+    assert [x["segment_id"] for x in labels["labels"]] == [s["segment_id"] for s in doc["segments"]]
+    for x in labels["labels"]:
+        assert x["face"]["happiness"] > 0.5 and x["label"]["reasons"] and x["provenance"]["strategy"] == "logit_fusion"
+        assert "text" in x or any(r.startswith("text missing") for r in x["label"]["reasons"])
+    assert stage(video, "labeler").items == labels["kept"]
 
 
 def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sample):
     wait_job(ingest, stack, submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")))
-    for name in ("ingest", "audio", "vad", "vision", "asr"):
+    for name in ("ingest", "audio", "vad", "vision", "asr", "labeler"):
         with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
             text = response.read().decode()
         done = re.search(rf'emo_stage_items_total{{outcome="done",stage="{name}"}} (\S+)', text)
@@ -163,6 +183,23 @@ def test_direct_grpc_calls(stack, store, speech_sample):
                 timeout=10,
             )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "Triton" in err.value.details()
+    happy = common_pb2.EmotionScores(happiness=0.97, neutral=0.01, anger=0.02, model="given")
+    evidence = [
+        labeler_pb2.SegmentEvidence(segment=s, face=happy, face_ratio=1.0, text=happy, audio=happy)
+        for s in vad.segments[:2]
+    ]
+    with grpc.insecure_channel(stack.address("labeler")) as ch:
+        labeled = labeler_pb2_grpc.LabelerServiceStub(ch).LabelSegments(
+            labeler_pb2.LabelSegmentsRequest(video_id="vdirect", segments=evidence), timeout=60
+        )
+        assert all(x.label.kept and x.label.emotion == common_pb2.EMOTION_HAPPINESS for x in labeled.labels)
+        assert labeled.labels[0].label.confidence == pytest.approx(1 / (1 + 1 / 0.97**2), rel=1e-3)  # σ(2 ln .97)
+        with pytest.raises(grpc.RpcError) as err:
+            labeler_pb2_grpc.LabelerServiceStub(ch).LabelSegments(
+                labeler_pb2.LabelSegmentsRequest(video_id="vdirect", segments=evidence, options={"strategy": "x"}),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("options.strategy")
 
 
 def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http_server, speech_sample):
@@ -200,7 +237,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     # the vad-stage dedup id keeps the stream to one event per job and video.
     assert len({tuple(s.segment_id for s in e.segments) for e in seen}) == 1
     job = wait_job(ingest, stack, job_id)
-    assert len(job.videos) == 1 and len(job.videos[0].stages) == 5
+    assert len(job.videos) == 1 and len(job.videos[0].stages) == 6
 
 
 def test_malformed_requests_name_the_field(stack, ingest, http_server):
@@ -272,7 +309,7 @@ def test_bad_inputs_fail_with_reasons_and_good_ones_complete(
         common_pb2.Source(s3_uri="s3://emofactory/uploads/missing.mp4"),
     )
     job = wait_job(ingest, stack, job_id)
-    assert job.state == common_pb2.JOB_STATE_PARTIAL
+    assert job.state == common_pb2.JOB_STATE_PARTIAL, describe(job)
     by_source = {v.source.rsplit("/", 1)[-1]: v for v in job.videos}
     # The local path and the URL are the same bytes under different identities: both complete.
     assert stage(by_source[speech_sample[0].name], "vad").state == S.STAGE_STATE_DONE
@@ -300,3 +337,33 @@ def test_poison_event_is_dead_lettered(stack, ingest):
 
     letter = asyncio.run(poison())
     assert letter.stage == "audio" and "malformed" in letter.reason and letter.subject == "emo.ingest.downloaded"
+
+
+def test_labeler_join_in_either_order_and_with_duplicates(stack, store):
+    """The vision and asr halves of a video meet whichever comes first; a repeated half changes nothing."""
+    from types import SimpleNamespace
+
+    from services.labeler.join import join
+
+    rt = SimpleNamespace(store=store)
+    segment = common_pb2.Segment(segment_id="vjoin-00000000-00001000", start_s=0, end_s=1)
+
+    def halves(job_id):
+        ctx = common_pb2.JobContext(job_id=job_id)
+        vision = events_pb2.VisionAnalyzed(context=ctx, video_id="vjoin", segments=[segment])
+        asr = events_pb2.SpeechTranscribed(context=ctx, video_id="vjoin", segments=[segment])
+        asr.transcripts.add(segment_id=segment.segment_id, text="hello")
+        return vision, asr
+
+    async def run():
+        vision, asr = halves("jobA")
+        assert await join(rt, "vision", vision) is None
+        assert await join(rt, "vision", vision) is None  # a duplicate of the first half waits too
+        both = await join(rt, "asr", asr)
+        assert both == (vision, asr)
+        assert await join(rt, "asr", asr) == (vision, asr)  # a redelivered half joins again, same halves
+        vision, asr = halves("jobB")
+        assert await join(rt, "asr", asr) is None
+        assert await join(rt, "vision", vision) == (vision, asr)
+
+    asyncio.run(run())

@@ -52,7 +52,8 @@ PROTOTYPES = {
         "The meeting is at three o'clock.",
         "Please put the box on the table.",
         "The train leaves from platform two.",
-        "Kids are talking by the door.",
+        "I sent you the document this morning.",
+        "We need to buy milk and bread.",
     ),
 }
 
