@@ -1,7 +1,7 @@
 """The README's first command: starts the local stack, generates the bundled sample (espeak-ng
 speech with pauses under a test-pattern video with a real face), submits it over gRPC, waits for
-ingest -> audio -> vad -> vision + asr, and prints the job and, per speech segment, its face
-presence, facial-emotion vote and transcript."""
+ingest -> audio -> vad -> vision + asr -> labeler, and prints the job and, per speech segment, its
+face presence, facial-emotion vote, transcript and fused label."""
 
 from __future__ import annotations
 
@@ -30,8 +30,14 @@ def main() -> int:
     truth = sample.sample_video(video)
     print(f"sample: {video} ({len(truth)} phrases, {truth[-1].end_s:.1f} s of speech timeline)")
 
+    env = {"EMO_INGEST__LOCAL_ROOTS": str(media)}
+    assets = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "assets"))
+    ser = assets / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
+    if "EMO_MODELS__SPEECH_EMOTION_PATH" not in os.environ and ser.is_file():
+        env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)  # GPL-3.0 weights: used by path, never bundled
+    print(f"speech-emotion model: {env.get('EMO_MODELS__SPEECH_EMOTION_PATH') or 'none (audio modality missing)'}")
     started = time.monotonic()
-    with LocalStack(work / "stack", env={"EMO_INGEST__LOCAL_ROOTS": str(media)}) as stack:
+    with LocalStack(work / "stack", env=env) as stack:
         os.environ.update(stack.env())
         print(f"stack up in {time.monotonic() - started:.1f} s: NATS {stack.nats_url}, S3 {stack.s3_endpoint}")
         with grpc.insecure_channel(stack.address("ingest")) as channel:
@@ -57,14 +63,19 @@ def main() -> int:
                     docs[key.split("/")[1]] = (key, json.loads(store.get_bytes(common_pb2.ObjectRef(key=key))))
             faces = {s["segment_id"]: s for s in docs.get("vision", ("", {"segments": []}))[1]["segments"]}
             texts = {t["segment_id"]: t for t in docs.get("asr", ("", {"transcripts": []}))[1]["transcripts"]}
+            labels = {x["segment_id"]: x for x in docs.get("labeler", ("", {"labels": []}))[1]["labels"]}
             print("  segments:  " + ", ".join(f"{stage}: {key}" for stage, (key, _) in sorted(docs.items())))
             for seg in docs.get("vad", ("", {"segments": []}))[1]["segments"]:
                 face = faces.get(seg["segment_id"], {})
                 text = texts.get(seg["segment_id"], {})
                 said = text.get("text") or f"[{text.get('failure_reason', 'no transcript')}]"
+                label = labels.get(seg["segment_id"], {}).get("label", {})
+                verdict = "kept" if label.get("kept") else "rejected"
                 print(
-                    f"    {seg['start_s']:6.2f}-{seg['end_s']:6.2f} s  {seg['start_reason']:26s}"
-                    f" face {face.get('face_ratio', 0):4.0%} {face.get('vote', '-'):18s} {said!r}"
+                    f"    {seg['start_s']:6.2f}-{seg['end_s']:6.2f} s  face {face.get('face_ratio', 0):4.0%}"
+                    f" {face.get('vote', '-')[8:]:10s} {said!r}\n"
+                    f"      label {label.get('emotion', '-')[8:]} {label.get('confidence', 0):.2g} {verdict}:"
+                    f" {'; '.join(label.get('reasons', []))}"
                 )
     return 0 if job.state == common_pb2.JOB_STATE_SUCCEEDED else 1
 

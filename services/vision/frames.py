@@ -130,11 +130,12 @@ def decode_span(
             pending = [s for s in pending if s not in served and s.time_s - origin > t]
             for sample in served:
                 yield sample, frame
+        proc.stdout.read()  # let FFmpeg finish writing: closing the pipe early would fail it
     finally:
         proc.stdout.close()
         code = proc.wait()
         reader.join(timeout=5)
-    if code != 0:
+    if code != 0 and pending:
         reason = ""
         while not times.empty():
             item = times.get()
