@@ -200,3 +200,11 @@ def test_text_emotion_zero_shot_on_plain_sentences():
     assert logits.shape == (6, 7)
     np.testing.assert_allclose(np.exp(logits).sum(axis=1), 1.0, atol=1e-5)
     assert [CANONICAL[i] for i in logits.argmax(axis=1)] == list(texts.values())
+
+
+def test_nrc_lexicon_counts_emotion_words():
+    backend = backend_for(ModelsConfig(text_emotion_engine="nrc"))
+    texts = ["I am furious and full of rage", "what a joyful happy celebration", "the meeting is on tuesday"]
+    logits = backend.infer("text_emotion", {"texts": np.array([t.encode() for t in texts], dtype=object)})["logits"]
+    np.testing.assert_allclose(np.exp(logits).sum(axis=1), 1.0, atol=1e-9)
+    assert [CANONICAL[i] for i in logits.argmax(axis=1)] == ["anger", "happiness", "neutral"]

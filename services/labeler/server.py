@@ -11,13 +11,16 @@ from services.common.service import Runtime, grpc_errors
 from services.common.store import check_key, key_part
 from services.labeler.config import LabelerConfig, checked_options
 from services.labeler.storage import label_stored_segments
+from services.models.text_emotion import MODEL_NAMES
 
 
 class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.defaults = load_section(LabelerConfig, "labeler")
-        self.backend = backend_for(load_section(ModelsConfig, "models"))
+        models = load_section(ModelsConfig, "models")
+        self.backend = backend_for(models)
+        self.text_model = MODEL_NAMES.get(models.text_emotion_engine, models.text_emotion_engine)
 
     @grpc_errors
     async def LabelSegments(self, request, context):
@@ -32,7 +35,7 @@ class LabelerServicer(labeler_pb2_grpc.LabelerServiceServicer):
             check_key(request.audio.key, "audio.key")
         config = checked_options(self.defaults, request.options if request.HasField("options") else None)
         labels, doc = await label_stored_segments(
-            self.rt, self.backend, request.audio, request.video_id, request.segments, config
+            self.rt, self.backend, request.audio, request.video_id, request.segments, config, None, self.text_model
         )
         return labeler_pb2.LabelSegmentsResponse(labels=labels, labels_doc=doc)
 

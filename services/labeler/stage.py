@@ -32,7 +32,7 @@ SER_TO_CANONICAL = mapping_matrix(
         "surprised": "surprise",
     },
 )
-AUDIO_MODEL, TEXT_MODEL = "ser-cnn-ravdess", "minilm-zero-shot"
+AUDIO_MODEL = "ser-cnn-ravdess"
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Modalities:
 
     logits: dict[str, np.ndarray]
     missing: dict[str, str]
+    text_model: str = "minilm-zero-shot"
 
 
 def scores_logits(scores: common_pb2.EmotionScores) -> np.ndarray | None:
@@ -78,11 +79,11 @@ def text_logits(backend: ModelBackend, texts: Sequence[str]) -> list[np.ndarray 
     return out
 
 
-def _provenance(config: LabelerConfig, face_model: str) -> labeler_pb2.LabelProvenance:
+def _provenance(config: LabelerConfig, face_model: str, text_model: str) -> labeler_pb2.LabelProvenance:
     return labeler_pb2.LabelProvenance(
         face_model=face_model,
         audio_model=AUDIO_MODEL,
-        text_model=TEXT_MODEL,
+        text_model=text_model,
         strategy=config.strategy,
         modalities=config.modalities,
         fusion_lambda=config.fusion_lambda,
@@ -102,8 +103,8 @@ def label_one(
 ) -> labeler_pb2.SegmentLabel:
     """The label of one segment before the neutral share is applied."""
     out = labeler_pb2.SegmentLabel(segment_id=evidence.segment.segment_id, face_ratio=evidence.face_ratio)
-    out.provenance.CopyFrom(_provenance(config, evidence.face.model))
-    for name, model in (("face", evidence.face.model), ("audio", AUDIO_MODEL), ("text", TEXT_MODEL)):
+    out.provenance.CopyFrom(_provenance(config, evidence.face.model, found.text_model))
+    for name, model in (("face", evidence.face.model), ("audio", AUDIO_MODEL), ("text", found.text_model)):
         message = _probs_message(found.logits.get(name), model)
         if message is not None:
             getattr(out, name).CopyFrom(message)
@@ -171,6 +172,7 @@ def label_segments(
     config: LabelerConfig,
     backend: ModelBackend,
     excluded: dict[str, str] | None = None,
+    text_model: str = "minilm-zero-shot",
 ) -> list[labeler_pb2.SegmentLabel]:
     """Labels in the order of `evidence`. `excluded` rejects segments an earlier stage dropped
     (segment id -> reason), before the neutral share is counted."""
@@ -178,7 +180,7 @@ def label_segments(
     texts = text_logits(backend, [e.transcript for e in evidence])
     labels = []
     for e, a, t in zip(evidence, audio, texts):
-        found = Modalities({}, {})
+        found = Modalities({}, {}, text_model)
         for name, given, computed, reason in (
             ("face", e.face if e.HasField("face") else None, None, "no face frames"),
             ("audio", e.audio if e.HasField("audio") else None, a, audio_missing or "segment too short"),

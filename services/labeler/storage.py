@@ -39,13 +39,14 @@ async def label_stored_segments(
     evidence: Sequence[labeler_pb2.SegmentEvidence],
     config: LabelerConfig,
     excluded: dict[str, str] | None = None,
+    text_model: str = "minilm-zero-shot",
 ) -> tuple[list[labeler_pb2.SegmentLabel], common_pb2.ObjectRef]:
     pcm, rate = None, 16000
     if audio is not None and audio.key:
         with tempfile.TemporaryDirectory(dir=rt.work_dir) as tmp:
             wav = await asyncio.to_thread(rt.store.get_file, audio, Path(tmp) / "audio.wav")
             pcm, rate = await asyncio.to_thread(read_pcm, wav)
-    labels = await asyncio.to_thread(label_segments, list(evidence), pcm, rate, config, backend, excluded)
+    labels = await asyncio.to_thread(label_segments, list(evidence), pcm, rate, config, backend, excluded, text_model)
     key = object_key(video_id, "labeler", config_digest(config), "labels.json")
     ref = await asyncio.to_thread(
         rt.store.put_bytes, key, labels_document(video_id, config, labels), "application/json"

@@ -11,6 +11,7 @@ from services.common.service import Runtime
 from services.labeler.config import LabelerConfig, checked_options
 from services.labeler.join import join
 from services.labeler.storage import label_stored_segments
+from services.models.text_emotion import MODEL_NAMES
 
 
 def evidence_of(vision: events_pb2.VisionAnalyzed, asr: events_pb2.SpeechTranscribed):
@@ -35,7 +36,9 @@ def evidence_of(vision: events_pb2.VisionAnalyzed, asr: events_pb2.SpeechTranscr
 
 def make_handler(rt: Runtime):
     defaults = load_section(LabelerConfig, "labeler")
-    backend = backend_for(load_section(ModelsConfig, "models"))
+    models = load_section(ModelsConfig, "models")
+    backend = backend_for(models)
+    text_model = MODEL_NAMES.get(models.text_emotion_engine, models.text_emotion_engine)
 
     async def handle(subject: str, event) -> None:
         joined = await join(rt, "vision" if subject == VISION_ANALYZED else "asr", event)
@@ -46,7 +49,7 @@ def make_handler(rt: Runtime):
         config = checked_options(defaults, ctx.config.labeler if ctx.config.HasField("labeler") else None)
         evidence, excluded = evidence_of(vision, asr)
         labels, doc = await label_stored_segments(
-            rt, backend, vision.audio, vision.video_id, evidence, config, excluded
+            rt, backend, vision.audio, vision.video_id, evidence, config, excluded, text_model
         )
         out = events_pb2.SegmentsLabeled(
             context=ctx,

