@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import apply_options
+from services.common.config import options_over
 from services.common.errors import InvalidRequest
 
 ENGINES = ("sphinx", "google", "whisper")
@@ -41,10 +41,7 @@ class AsrConfig:
 
 def checked_options(defaults: AsrConfig, options, models_backend: str = "inprocess") -> AsrConfig:
     """The request's options over the defaults, with bad values named by field."""
-    try:
-        config = apply_options(defaults, options)
-    except ValueError as exc:
-        raise InvalidRequest("options", str(exc)) from exc
+    config = options_over(defaults, options)
     if config.engine not in ENGINES:
         raise InvalidRequest("options.engine", f"must be one of {', '.join(ENGINES)}, not {config.engine!r}")
     if config.engine == "whisper" and models_backend != "triton":

@@ -117,6 +117,16 @@ def config_digest(config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def options_over(defaults: T, options: Any) -> T:
+    """apply_options for a request: a bad value is an InvalidRequest naming `options`."""
+    from services.common.errors import InvalidRequest
+
+    try:
+        return apply_options(defaults, options)
+    except ValueError as exc:
+        raise InvalidRequest("options", str(exc)) from exc
+
+
 def apply_options(config: T, options: Any) -> T:
     """Per-job overrides: the fields set in a protobuf options message replace the defaults.
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import apply_options
+from services.common.config import options_over
 from services.common.errors import InvalidRequest
 
 STRATEGIES = ("logit_fusion", "vote")
@@ -31,10 +31,7 @@ class LabelerConfig:
 
 
 def checked_options(defaults: LabelerConfig, options) -> LabelerConfig:
-    try:
-        config = apply_options(defaults, options)
-    except ValueError as exc:
-        raise InvalidRequest("options", str(exc)) from exc
+    config = options_over(defaults, options)
     if config.strategy not in STRATEGIES:
         raise InvalidRequest("options.strategy", f"must be one of {', '.join(STRATEGIES)}, not {config.strategy!r}")
     unknown = set(config.modalities) - set(MODALITIES)

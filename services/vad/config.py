@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import apply_options
+from services.common.config import options_over
 from services.common.errors import InvalidRequest
 
 
@@ -42,10 +42,7 @@ class VadConfig:
 
 def checked_options(defaults: VadConfig, options) -> VadConfig:
     """The request's options over the defaults, with out-of-range values named by field."""
-    try:
-        config = apply_options(defaults, options)
-    except ValueError as exc:
-        raise InvalidRequest("options", str(exc)) from exc
+    config = options_over(defaults, options)
     for name in ("min_segment_s", "min_silence_s", "speaker_window_s", "speaker_hop_s"):
         if getattr(config, name) <= 0:
             raise InvalidRequest(f"options.{name}", f"must be positive, not {getattr(config, name)}")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import apply_options
+from services.common.config import options_over
 from services.common.errors import InvalidRequest
 
 
@@ -37,10 +37,7 @@ class VisionConfig:
 
 def checked_options(defaults: VisionConfig, options) -> VisionConfig:
     """The request's options over the defaults, with out-of-range values named by field."""
-    try:
-        config = apply_options(defaults, options)
-    except ValueError as exc:
-        raise InvalidRequest("options", str(exc)) from exc
+    config = options_over(defaults, options)
     if not 0 < config.fps <= 60:
         raise InvalidRequest("options.fps", f"must be in (0, 60], not {config.fps}")
     if not 0 < config.scale <= 1:
