@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler")
+SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog")
 ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
 
 
@@ -104,6 +104,8 @@ class LocalStack:
             "EMO_STORE__ACCESS_KEY": ACCESS_KEY,
             "EMO_STORE__SECRET_KEY": SECRET_KEY,
             "EMO_STORE__BUCKET": "emofactory",
+            # The catalog's embedded SQLite database lives with the stack's data.
+            "EMO_CATALOG__DATABASE_URL": f"sqlite:///{self.data_dir / 'catalog.db'}",
         }
         return {**env, **self.extra_env}
 

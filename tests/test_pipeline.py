@@ -20,6 +20,8 @@ from services.common.gen.emofactory.v1 import (
     asr_pb2_grpc,
     audio_pb2,
     audio_pb2_grpc,
+    catalog_pb2,
+    catalog_pb2_grpc,
     common_pb2,
     events_pb2,
     ingest_pb2,
@@ -48,12 +50,14 @@ def store(stack):
     return ObjectStore(load_section(StoreConfig, "store"))
 
 
-def submit(ingest, stack, *sources, **config) -> str:
+def submit(ingest, stack, *sources, labeler: common_pb2.LabelerOptions | None = None, **config) -> str:
     request = ingest_pb2.SubmitJobRequest(
         sources=list(sources),
         language="en-US",
         config=common_pb2.JobConfig(ingest=common_pb2.IngestOptions(allow_hosts=["127.0.0.1"], **config)),
     )
+    if labeler is not None:
+        request.config.labeler.CopyFrom(labeler)
     return ingest.SubmitJob(request, timeout=10).job_id
 
 
@@ -87,7 +91,7 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     job = wait_job(ingest, stack, job_id)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     (video,) = job.videos
-    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision", "asr", "labeler"]
+    assert [s.stage for s in video.stages] == ["ingest", "audio", "vad", "vision", "asr", "labeler", "catalog"]
     assert all(s.state == S.STAGE_STATE_DONE for s in video.stages)
     assert stage(video, "vad").items == len(truth)
     assert stage(video, "vision").items == len(truth)  # the astronaut is on screen in every segment
@@ -123,7 +127,7 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
 
 def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sample):
     wait_job(ingest, stack, submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")))
-    for name in ("ingest", "audio", "vad", "vision", "asr", "labeler"):
+    for name in ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog"):
         with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
             text = response.read().decode()
         done = re.search(rf'emo_stage_items_total{{outcome="done",stage="{name}"}} (\S+)', text)
@@ -237,7 +241,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     # the vad-stage dedup id keeps the stream to one event per job and video.
     assert len({tuple(s.segment_id for s in e.segments) for e in seen}) == 1
     job = wait_job(ingest, stack, job_id)
-    assert len(job.videos) == 1 and len(job.videos[0].stages) == 6
+    assert len(job.videos) == 1 and len(job.videos[0].stages) == 7
 
 
 def test_malformed_requests_name_the_field(stack, ingest, http_server):
@@ -367,3 +371,77 @@ def test_labeler_join_in_either_order_and_with_duplicates(stack, store):
         assert await join(rt, "vision", vision) == (vision, asr)
 
     asyncio.run(run())
+
+
+def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, http_server, speech_sample):
+    """Face-only fusion keeps the astronaut's four segments: four clips, cut, queried and released."""
+    video_path, truth = speech_sample
+    source = common_pb2.Source(url=f"{http_server}/{video_path.name}")
+    job_id = submit(ingest, stack, source, labeler=common_pb2.LabelerOptions(modalities=["face"]))
+    job = wait_job(ingest, stack, job_id)
+    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
+    video = job.videos[0]
+    assert stage(video, "catalog").items == len(truth)
+    with grpc.insecure_channel(stack.address("catalog")) as ch:
+        catalog = catalog_pb2_grpc.CatalogServiceStub(ch)
+        first = catalog.ListClips(catalog_pb2.ListClipsRequest(video_id=video.video_id, page_size=3), timeout=10)
+        rest = catalog.ListClips(
+            catalog_pb2.ListClipsRequest(video_id=video.video_id, page_size=3, page_token=first.next_page_token),
+            timeout=10,
+        )
+        clips = list(first.clips) + list(rest.clips)
+        assert len(first.clips) == 3 and len(clips) == len(truth) and not rest.next_page_token
+        for clip, phrase in zip(clips, truth):
+            assert clip.label.emotion == common_pb2.EMOTION_HAPPINESS and clip.label.kept and clip.sync_ok
+            assert clip.segment.start_s == pytest.approx(phrase.start_s, abs=0.15)
+            assert store.exists(clip.video.key) and store.exists(clip.audio.key) and store.exists(clip.frame.key)
+            assert clip.group == f"video:{video.video_id}" and clip.face_ratio == 1
+        assert catalog.GetClip(catalog_pb2.GetClipRequest(clip_id=clips[0].clip_id), timeout=10).clip == clips[0]
+        stats = catalog.GetStats(catalog_pb2.GetStatsRequest(language="en"), timeout=10)
+        (happy,) = [c for c in stats.classes if c.emotion == common_pb2.EMOTION_HAPPINESS]
+        assert happy.clips >= len(truth) and happy.language == "en-US"
+        release = catalog.CreateRelease(
+            catalog_pb2.CreateReleaseRequest(
+                name="pipeline", filter=catalog_pb2.ListClipsRequest(video_id=video.video_id), seed=7
+            ),
+            timeout=120,
+        )
+        # one source video is one group: it lands whole in a single split
+        assert release.clips == len(truth) and list(release.splits.values()) == [len(truth)]
+        manifest = json.loads(store.get_bytes(release.manifest))
+        assert sorted(c["clip_id"] for c in manifest["clips"]) == sorted(c.clip_id for c in clips)
+        assert set(release.exports) == {"jsonl", "csv", "webdataset", "parquet"} and store.exists(release.report.key)
+        in_split = catalog.ListClips(
+            catalog_pb2.ListClipsRequest(release=release.release_id, split=next(iter(release.splits))), timeout=10
+        )
+        assert len(in_split.clips) == len(truth)
+        with pytest.raises(grpc.RpcError) as err:
+            catalog.GetClip(catalog_pb2.GetClipRequest(clip_id="vnothing-1-2"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as err:
+            catalog.CreateRelease(catalog_pb2.CreateReleaseRequest(name="x", split_ratios=[0.5, 0.6, 0.1]), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "split_ratios" in err.value.details()
+    before = store.list_keys(f"{video.video_id}/catalog/")
+
+    async def redeliver():
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        sub = await js.subscribe("emo.labeler.labeled", ordered_consumer=True)
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=5)
+                event = events_pb2.SegmentsLabeled.FromString(msg.data)
+                if event.context.job_id == job_id:
+                    await js.publish(msg.subject, msg.data, headers={"Nats-Msg-Id": f"again-{job_id}"})
+                    return
+        finally:
+            await nc.close()
+
+    asyncio.run(redeliver())
+    time.sleep(3)
+    with grpc.insecure_channel(stack.address("catalog")) as ch:
+        again = catalog_pb2_grpc.CatalogServiceStub(ch).ListClips(
+            catalog_pb2.ListClipsRequest(video_id=video.video_id), timeout=10
+        )
+    assert [c.clip_id for c in again.clips] == [c.clip_id for c in clips]  # no second clip
+    assert store.list_keys(f"{video.video_id}/catalog/") == before

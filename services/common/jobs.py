@@ -19,7 +19,7 @@ from services.common.gen.emofactory.v1 import common_pb2 as pb
 # The stages every video goes through (vision and asr run side by side after vad, the labeler
 # joins them);
 # a video is done when every one of them is.
-PIPELINE = ("ingest", "audio", "vad", "vision", "asr", "labeler")
+PIPELINE = ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog")
 _ORDER = {name: i for i, name in enumerate(PIPELINE)}
 
 S = pb.StageState

@@ -1,0 +1,80 @@
+"""Clip media for one kept segment: an MP4 with video and audio (x264, seed 000 §4.2's fast
+preset), a sample-exact 16 kHz mono WAV cut from the audio stage's PCM, and the sync check of
+seed 003 §3.1: |duration(audio) - (t_end - t_start)| <= tolerance, else one accurate re-cut, else
+the clip is flagged."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from services.common.errors import PermanentError
+from services.common.gen.emofactory.v1 import common_pb2
+from services.common.media import ffmpeg_reason
+
+
+@dataclass
+class ClipMedia:
+    mp4: Path
+    wav: Path
+    audio_duration_s: float
+    sync_ok: bool
+    flags: list[str] = field(default_factory=list)
+
+
+def cut_wav(pcm: np.ndarray, rate: int, start_s: float, end_s: float, out: Path) -> Path:
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm[round(start_s * rate) : round(end_s * rate)].astype("<i2").tobytes())
+    return out
+
+
+def cut_mp4(video: Path, start_s: float, end_s: float, out: Path, preset: str, crf: int, exact: bool = False) -> Path:
+    """Input seeking (fast) by default; `exact` decodes from the start of the file up to the cut."""
+    span = ["-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}"]
+    inputs = ["-i", str(video), *span] if exact else [*span, "-i", str(video)]
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-map", "0:v:0?", "-map", "0:a:0?"]
+    command += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    command += ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(out)]
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode != 0:
+        lines = result.stderr.decode(errors="replace").strip().splitlines()
+        raise PermanentError(f"could not cut the clip {start_s:.2f}-{end_s:.2f} s: {' | '.join(lines[-3:])}")
+    return out
+
+
+def audio_duration(path: Path) -> float:
+    """Seconds of the file's audio stream (0 when it has none)."""
+    try:
+        data = ffmpeg.probe(str(path))
+    except ffmpeg.Error as exc:
+        raise PermanentError(f"cannot read the clip's audio: {ffmpeg_reason(exc)}") from exc
+    audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)
+    return float(audio.get("duration") or data.get("format", {}).get("duration") or 0.0) if audio else 0.0
+
+
+def cut_clip(
+    video: Path, pcm: np.ndarray, rate: int, segment: common_pb2.Segment, out_dir: Path, preset: str, crf: int,
+    tolerance_s: float,
+) -> ClipMedia:  # fmt: skip
+    span = segment.end_s - segment.start_s
+    mp4 = out_dir / f"{segment.segment_id}.mp4"
+    wav = cut_wav(pcm, rate, segment.start_s, segment.end_s, out_dir / f"{segment.segment_id}.wav")
+    cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf)
+    duration = audio_duration(mp4)
+    flags = []
+    if abs(duration - span) > tolerance_s:
+        cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf, exact=True)
+        duration = audio_duration(mp4)
+        flags.append("recut")
+    ok = abs(duration - span) <= tolerance_s
+    if not ok:
+        flags.append("out_of_sync")
+    return ClipMedia(mp4, wav, duration, ok, flags)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Clips, the metadata database and releases (seed 000 §3.7, §4.2; seed 003 §3.1, §3.3, App. B-D)."""
+
+    # SQLAlchemy URL: SQLite embedded by default, PostgreSQL in production
+    # (postgresql+psycopg://user:password@host/db).
+    database_url: str = "sqlite:///emofactory-catalog.db"
+    # x264 preset of the clip MP4s (seed 000 §4.2: fast).
+    preset: str = "fast"
+    crf: int = 23
+    # Sync check (seed 003 §3.1): |duration(audio) - (t_end - t_start)| may be at most this.
+    sync_tolerance_s: float = 0.1
+    # info-JSON fields that name a source group (series, franchise, playlist), first found wins;
+    # a video with none is its own group.
+    group_fields: tuple[str, ...] = ("series", "playlist_id")
+    # Release defaults (seed 003: 70/10/20 and a neutral share of about 15 %).
+    split_ratios: tuple[float, ...] = (0.7, 0.1, 0.2)
+    neutral_ratio: float = 0.15
+    # Clips per WebDataset shard.
+    shard_size: int = 1000

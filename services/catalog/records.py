@@ -1,0 +1,109 @@
+"""Between messages and rows: a labelled video becomes one Video row and one Clip row per
+segment; a Clip row becomes the Clip message that ListClips and GetClip return."""
+
+from __future__ import annotations
+
+from google.protobuf.json_format import MessageToDict
+
+from services.catalog import db
+from services.common.gen.emofactory.v1 import catalog_pb2, common_pb2, events_pb2
+
+_SCORES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def group_of(info: dict, video_id: str, fields) -> str:
+    """The source group releases split by: the first info-JSON field found (series, playlist), else the video."""
+    for name in fields:
+        value = info.get(name)
+        if value:
+            return f"{name}:{value}"
+    return f"video:{video_id}"
+
+
+def _dict(message) -> dict:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
+    """Rows without media keys; the caller adds the keys of the clips it cut."""
+    vision = {v.segment_id: v for v in event.vision}
+    texts = {t.segment_id: t for t in event.transcripts}
+    labels = {x.segment_id: x for x in event.labels}
+    rows = []
+    for segment in event.segments:
+        v, t, x = vision.get(segment.segment_id), texts.get(segment.segment_id), labels.get(segment.segment_id)
+        row = db.Clip(
+            clip_id=segment.segment_id,
+            video_id=event.video_id,
+            job_id=event.context.job_id,
+            start_s=segment.start_s,
+            end_s=segment.end_s,
+            language=event.context.language,
+            flags=[],
+        )
+        if v is not None:
+            row.frame_key, row.faces_key = v.frame.key, v.faces.key
+            row.face_ratio = v.face_ratio
+            row.active_face = _dict(v.active_face) if v.HasField("active_face") else {}
+            row.face_scores = _dict(v.face) if v.HasField("face") else {}
+            row.flags += [f"vision:{f}" for f in v.flags]
+        if t is not None:
+            row.transcript, row.transcript_failed = t.text, t.failed
+            row.words = [_dict(w) for w in t.words]
+            if t.failed:
+                row.flags.append(f"asr:{t.failure_reason}")
+        if x is not None:
+            row.audio_scores = _dict(x.audio) if x.HasField("audio") else {}
+            row.text_scores = _dict(x.text) if x.HasField("text") else {}
+            row.fused_scores = list(x.fused_scores)
+            row.label = common_pb2.Emotion.Name(x.label.emotion).removeprefix("EMOTION_").lower()
+            row.confidence, row.kept, row.reasons = x.label.confidence, x.label.kept, list(x.label.reasons)
+            row.provenance = _dict(x.provenance)
+        rows.append(row)
+    return rows
+
+
+def _scores(data: dict) -> common_pb2.EmotionScores | None:
+    return common_pb2.EmotionScores(**{k: v for k, v in data.items() if k in (*_SCORES, "model")}) if data else None
+
+
+def to_message(row: db.Clip, bucket: str, group: str = "", split: str = "") -> catalog_pb2.Clip:
+    clip = catalog_pb2.Clip(
+        clip_id=row.clip_id,
+        video_id=row.video_id,
+        job_id=row.job_id,
+        segment=common_pb2.Segment(segment_id=row.clip_id, start_s=row.start_s, end_s=row.end_s),
+        transcript=row.transcript,
+        transcript_failed=row.transcript_failed,
+        face_ratio=row.face_ratio,
+        language=row.language,
+        sync_ok=row.sync_ok,
+        flags=row.flags,
+        split=split,
+        group=group,
+    )
+    for field, key, kind in (
+        ("video", row.mp4_key, "video/mp4"),
+        ("audio", row.wav_key, "audio/wav"),
+        ("frame", row.frame_key, "image/jpeg"),
+        ("faces", row.faces_key, "image/jpeg"),
+    ):
+        if key:
+            getattr(clip, field).CopyFrom(common_pb2.ObjectRef(bucket=bucket, key=key, content_type=kind))
+    if row.active_face:
+        clip.active_face.CopyFrom(common_pb2.FaceBox(**row.active_face))
+    for field, data in (("face", row.face_scores), ("audio_scores", row.audio_scores), ("text", row.text_scores)):
+        scores = _scores(data)
+        if scores is not None:
+            getattr(clip, field).CopyFrom(scores)
+    if row.label:
+        clip.label.CopyFrom(
+            common_pb2.Label(
+                emotion=common_pb2.Emotion.Value(f"EMOTION_{row.label.upper()}"),
+                confidence=row.confidence,
+                strategy=row.provenance.get("strategy", ""),
+                kept=row.kept,
+                reasons=row.reasons,
+            )
+        )
+    return clip

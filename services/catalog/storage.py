@@ -1,0 +1,81 @@
+"""Cataloging one labelled video: cut the kept segments' clips, store them, and write the video's
+rows. Keys and ids are the segments', so a redelivered event rewrites the same objects and rows;
+clips already cut and in sync are not cut again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+
+from services.catalog import db
+from services.catalog.clips import cut_clip
+from services.catalog.config import CatalogConfig
+from services.catalog.records import clip_rows, group_of
+from services.common.gen.emofactory.v1 import events_pb2
+from services.common.media import read_pcm
+from services.common.service import Runtime
+from services.common.store import ObjectStore, object_key
+
+
+def _info(store: ObjectStore, video_id: str) -> dict:
+    key = object_key(video_id, "ingest", "info.json")
+    return json.loads(store.get_bytes(store.ref(key))) if store.exists(key) else {}
+
+
+def _already_cut(session, store: ObjectStore, clip_id: str) -> db.Clip | None:
+    row = session.get(db.Clip, clip_id)
+    if row is not None and row.sync_ok and row.mp4_key and store.exists(row.mp4_key):
+        return row
+    return None
+
+
+def catalog_video(store: ObjectStore, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> int:
+    """Writes the video's rows and the kept clips' media; returns how many clips it holds."""
+    Session = db.sessions(config.database_url)
+    info = _info(store, event.video_id)
+    rows = clip_rows(event)
+    kept = [r for r in rows if r.kept]
+    with Session() as session, tempfile.TemporaryDirectory(dir=work_dir or None) as tmp:
+        done = {r.clip_id: _already_cut(session, store, r.clip_id) for r in kept}
+        todo = [r for r in kept if done[r.clip_id] is None]
+        if todo:
+            video = store.get_file(event.video, Path(tmp) / "source")
+            pcm, rate = read_pcm(store.get_file(event.audio, Path(tmp) / "audio.wav"))
+        for row in kept:
+            previous = done[row.clip_id]
+            if previous is not None:
+                row.mp4_key, row.wav_key = previous.mp4_key, previous.wav_key
+                row.sync_ok, row.audio_duration_s = previous.sync_ok, previous.audio_duration_s
+                row.flags += [f for f in previous.flags if not f.startswith(("vision:", "asr:"))]
+                continue
+            segment = next(s for s in event.segments if s.segment_id == row.clip_id)
+            media = cut_clip(video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s)
+            row.mp4_key = store.put_file(
+                object_key(event.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
+            ).key
+            row.wav_key = store.put_file(
+                object_key(event.video_id, "catalog", f"{row.clip_id}.wav"), media.wav, "audio/wav"
+            ).key
+            row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
+            row.flags += media.flags
+        session.merge(
+            db.Video(
+                video_id=event.video_id,
+                source=info.get("webpage_url") or info.get("original_url") or "",
+                title=info.get("title") or "",
+                language=event.context.language,
+                group_key=group_of(info, event.video_id, config.group_fields),
+                duration_s=float(info.get("duration") or 0.0),
+                info={k: info[k] for k in ("id", "title", "series", "playlist_id", "channel", "duration") if k in info},
+            )
+        )
+        for row in rows:
+            session.merge(row)
+        session.commit()
+    return len(kept)
+
+
+async def catalog_event(rt: Runtime, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> int:
+    return await asyncio.to_thread(catalog_video, rt.store, rt.work_dir, event, config)
