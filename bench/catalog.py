@@ -1,0 +1,84 @@
+"""Catalog figures: seconds to cut 100 clips (MP4 + WAV + sync check) from the generated 10-minute
+480p video, and to create and export a 1,000-clip release (balance, split, media, JSONL, CSV,
+WebDataset, Parquet, report) through a local S3 server and SQLite.
+Usage: python -m bench.catalog  (after python -m bench.stages has generated the video)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from deploy.stack import LocalStack
+from services.catalog import db
+from services.catalog.clips import cut_clip
+from services.catalog.config import CatalogConfig
+from services.catalog.publish import create_release
+from services.common.config import StoreConfig, load_section
+from services.common.emotions import CANONICAL
+from services.common.gen.emofactory.v1 import catalog_pb2
+from services.common.media import read_pcm
+from services.common.store import ObjectStore
+from services.vad.config import VadConfig
+from services.vad.stage import segment_speech, to_segments
+
+VIDEO = Path(__file__).parent / "out" / "bench_10min_480p.mp4"
+
+
+def main() -> None:
+    if not VIDEO.exists():
+        raise SystemExit(f"{VIDEO} is missing: run `python -m bench.stages` first")
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", services=()) as stack:
+        tmp = Path(tmp)
+        import os
+
+        os.environ.update(stack.env())
+        store = ObjectStore(load_section(StoreConfig, "store"))
+        wav = tmp / "audio.wav"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(VIDEO), "-ac", "1", "-ar", "16000", str(wav)], check=True)
+        pcm, rate = read_pcm(wav)
+        segments = to_segments("vbench", segment_speech(pcm, rate, VadConfig()))[:100]
+        clips_dir = tmp / "clips"
+        clips_dir.mkdir()
+        started = time.perf_counter()
+        media = [cut_clip(VIDEO, pcm, rate, s, clips_dir, "fast", 23, 0.1) for s in segments]
+        cut_s = time.perf_counter() - started
+        in_sync = sum(m.sync_ok for m in media)
+
+        url = f"sqlite:///{tmp / 'catalog.db'}"
+        keys = []
+        for s, m in zip(segments, media):
+            keys.append(
+                (
+                    store.put_file(f"vbench/catalog/{s.segment_id}.mp4", m.mp4, "video/mp4").key,
+                    store.put_file(f"vbench/catalog/{s.segment_id}.wav", m.wav, "audio/wav").key,
+                )
+            )
+        rng = random.Random(0)
+        with db.sessions(url)() as session:
+            for g in range(50):
+                session.add(db.Video(video_id=f"vb{g:03d}", group_key=f"series:{g // 2}", info={}))
+            for i in range(1000):
+                mp4, wav_key = keys[i % len(keys)]
+                label = rng.choice(CANONICAL[:6]) if i < 870 else "neutral"  # 130 = 15 % of 870
+                session.add(
+                    db.Clip(
+                        clip_id=f"vb{i % 50:03d}-{i:08d}-{i + 1500:08d}", video_id=f"vb{i % 50:03d}",
+                        start_s=i, end_s=i + 1.5, language="en-US", mp4_key=mp4, wav_key=wav_key,
+                        label=label, confidence=rng.random(), kept=True, sync_ok=True, transcript=f"clip {i}",
+                    )
+                )  # fmt: skip
+            session.commit()
+        config = CatalogConfig(database_url=url)
+        request = catalog_pb2.CreateReleaseRequest(name="bench", seed=0)
+        started = time.perf_counter()
+        release = create_release(store, config, request, tmp / "release")
+        export_s = time.perf_counter() - started
+    print(f"cut {len(media)} clips: {cut_s:.2f} s ({cut_s / len(media) * 1000:.0f} ms per clip), {in_sync} in sync")
+    print(f"release of {len(release.records)} clips, all formats and the report: {export_s:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
