@@ -74,8 +74,15 @@ def grpc_serving(address: str) -> bool:
 
 
 class LocalStack:
-    def __init__(self, data_dir: Path | str, services=SERVICES, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path | str,
+        services=SERVICES,
+        env: dict[str, str] | None = None,
+        topology: Path | str = ROOT / "deploy" / "jetstream.yaml",
+    ):
         self.data_dir = Path(data_dir).resolve()
+        self.topology = Path(topology)
         self.services = tuple(services)
         self.extra_env = dict(env or {})
         self.procs: dict[str, subprocess.Popen] = {}
@@ -214,7 +221,7 @@ class LocalStack:
         async def run():
             nc = await nats.connect(self.nats_url)
             try:
-                await provision(nc.jetstream(), load_topology(ROOT / "deploy" / "jetstream.yaml"))
+                await provision(nc.jetstream(), load_topology(self.topology))
             finally:
                 await nc.close()
 
@@ -240,6 +247,13 @@ class LocalStack:
         proc.send_signal(sig)
         proc.wait(timeout=30)
 
+    def restart(self, name: str) -> None:
+        """Starts a service again (after `kill`) on fresh ports: the old ones may meanwhile serve as
+        the local end of some outgoing connection."""
+        self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
+        self.start_service(name)
+        self.wait_service(name)
+
     def stop(self) -> None:
         # Services first (they drain into NATS and S3), then the servers.
         order = [n for n in self.procs if n not in ("nats", "s3")] + ["s3", "nats"]
@@ -259,15 +273,49 @@ class LocalStack:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
+STATE = "stack.json"
+
+
+def state_of(data_dir: Path) -> dict | None:
+    """What a running `python -m deploy.stack` wrote about itself (settings, addresses, pid), if it runs."""
+    path = Path(data_dir) / STATE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except (OSError, KeyError):
+        return None
+    return state
+
+
 def main() -> None:
+    """Runs the stack in the foreground until SIGINT or SIGTERM; `emofactory up` runs this detached."""
     data_dir = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
-    with LocalStack(data_dir, env={"EMO_INGEST__LOCAL_ROOTS": str(Path.home())}) as stack:
-        print(json.dumps({"data_dir": str(data_dir), **stack.env()}, indent=1))
+    roots = os.environ.get("EMO_INGEST__LOCAL_ROOTS", f"{Path.home()},{Path.cwd()}")
+    stop = False
+
+    def request_stop(*_):
+        nonlocal stop
+        stop = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+    with LocalStack(data_dir, env={"EMO_INGEST__LOCAL_ROOTS": roots}) as stack:
+        state = {
+            "pid": os.getpid(),
+            "data_dir": str(data_dir),
+            "env": stack.env(),
+            "addresses": {name: stack.address(name) for name in stack.services},
+        }
+        (data_dir / STATE).write_text(json.dumps(state, indent=1))
+        print(json.dumps(state, indent=1), flush=True)
         print("stack running; Ctrl-C stops it", flush=True)
         try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
-            pass
+            while not stop:
+                time.sleep(0.2)
+        finally:
+            (data_dir / STATE).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deploy import sample
 from deploy.stack import LocalStack
@@ -66,12 +67,22 @@ def http_server(media_dir):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, media_dir):
+    """The stack with the production topology, but with a 5 s ack wait (and 1 s heartbeats) so that
+    a killed worker's message comes back within a test."""
     data = tmp_path_factory.mktemp("stack")
-    env = {"EMO_INGEST__LOCAL_ROOTS": str(media_dir), "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1"}
+    topology = yaml.safe_load((ROOT / "deploy" / "jetstream.yaml").read_text())
+    for consumer in topology["consumers"].values():
+        consumer["ack_wait_s"] = 5
+    (data / "jetstream.yaml").write_text(yaml.safe_dump(topology))
+    env = {
+        "EMO_INGEST__LOCAL_ROOTS": str(media_dir),
+        "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1",
+        "EMO_BUS__HEARTBEAT_S": "1",
+    }
     ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
     if ser.is_file():  # GPL-3.0 weights, used by path only; without them labels say the audio modality is missing
         env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)
-    with LocalStack(data, env=env) as running:
+    with LocalStack(data, env=env, topology=data / "jetstream.yaml") as running:
         previous = dict(os.environ)
         os.environ.update(running.env())  # clients in the tests read the same settings
         yield running

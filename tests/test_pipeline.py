@@ -13,7 +13,7 @@ import grpc
 import nats
 import pytest
 
-from services.common.config import StoreConfig, load_section
+from services.common.config import StoreConfig, config_digest, load_section
 from services.common.events import AUDIO_EXTRACTED, dead_letter_subject
 from services.common.gen.emofactory.v1 import (
     asr_pb2,
@@ -34,6 +34,7 @@ from services.common.gen.emofactory.v1 import (
     vision_pb2_grpc,
 )
 from services.common.store import ObjectStore
+from services.labeler.config import LabelerConfig
 
 S = common_pb2.StageState
 SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
@@ -116,7 +117,7 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
     # sphinx is poor on espeak voices, but each phrase yields words with times, or a flagged reason
     assert all(t.get("words") or t.get("failure_reason") for t in asr["transcripts"])
     assert stage(video, "asr").items == sum(not t.get("failed") for t in asr["transcripts"]) >= 2
-    (labels_key,) = [k for k in keys if k.endswith("/labels.json")]
+    labels_key = f"{video.video_id}/labeler/{config_digest(LabelerConfig())}/labels.json"  # this job's settings
     labels = json.loads(store.get_bytes(common_pb2.ObjectRef(key=labels_key)))
     assert [x["segment_id"] for x in labels["labels"]] == [s["segment_id"] for s in doc["segments"]]
     for x in labels["labels"]:

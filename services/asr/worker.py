@@ -45,6 +45,7 @@ def make_handler(rt: Runtime):
             common_pb2.STAGE_STATE_DONE,
             reason=reason,
             items=len(transcripts) - len(failed),
+            flagged=len(failed),
         )
 
     return handle

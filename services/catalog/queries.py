@@ -41,6 +41,8 @@ def clip_query(request: catalog_pb2.ListClipsRequest):
         query = query.where(db.Clip.language.like(f"{request.language}%"))
     if request.video_id:
         query = query.where(db.Clip.video_id == request.video_id)
+    if request.job_id:
+        query = query.where(db.Clip.job_id == request.job_id)
     return query.order_by(db.Clip.clip_id)
 
 

@@ -31,8 +31,10 @@ def _already_cut(session, store: ObjectStore, clip_id: str) -> db.Clip | None:
     return None
 
 
-def catalog_video(store: ObjectStore, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> int:
-    """Writes the video's rows and the kept clips' media; returns how many clips it holds."""
+def catalog_video(
+    store: ObjectStore, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig
+) -> tuple[int, int]:
+    """Writes the video's rows and the kept clips' media; returns (clips, clips out of sync)."""
     Session = db.sessions(config.database_url)
     info = _info(store, event.video_id)
     rows = clip_rows(event)
@@ -74,8 +76,8 @@ def catalog_video(store: ObjectStore, work_dir: str, event: events_pb2.SegmentsL
         for row in rows:
             session.merge(row)
         session.commit()
-    return len(kept)
+    return len(kept), sum(not r.sync_ok for r in kept)
 
 
-async def catalog_event(rt: Runtime, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> int:
+async def catalog_event(rt: Runtime, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
     return await asyncio.to_thread(catalog_video, rt.store, rt.work_dir, event, config)

@@ -13,7 +13,14 @@ def make_handler(rt: Runtime):
     config = load_section(CatalogConfig, "catalog")
 
     async def handle(subject: str, event: events_pb2.SegmentsLabeled) -> None:
-        clips = await catalog_event(rt, event, config)
-        await rt.jobs.record(event.context.job_id, event.video_id, "catalog", common_pb2.STAGE_STATE_DONE, items=clips)
+        clips, out_of_sync = await catalog_event(rt, event, config)
+        await rt.jobs.record(
+            event.context.job_id,
+            event.video_id,
+            "catalog",
+            common_pb2.STAGE_STATE_DONE,
+            items=clips,
+            flagged=out_of_sync,
+        )
 
     return handle

@@ -75,10 +75,18 @@ class JobStore:
         await self.kv.put(f"{job_id}.{video_id}", video.SerializeToString())
 
     async def record(
-        self, job_id: str, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, attempts: int = 1
+        self,
+        job_id: str,
+        video_id: str,
+        stage: str,
+        state: int,
+        reason: str = "",
+        items: int = 0,
+        attempts: int = 1,
+        flagged: int = 0,
     ) -> None:
         status = pb.StageStatus(
-            stage=stage, state=state, reason=reason, items=items, attempts=attempts, updated_at=_now()
+            stage=stage, state=state, reason=reason, items=items, attempts=attempts, updated_at=_now(), flagged=flagged
         )
         await self.kv.put(f"{job_id}.{video_id}.{stage}", status.SerializeToString())
 
@@ -106,6 +114,7 @@ class JobStore:
             video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: _ORDER.get(s.stage, len(_ORDER))))
             job.videos.append(video)
         job.state = job_state(job)
+        job.summary.extend(summarize(job))
         return job
 
 
@@ -116,6 +125,25 @@ def video_done(video: pb.VideoStatus) -> bool:
 
 def video_settled(video: pb.VideoStatus) -> bool:
     return video_done(video) or any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages)
+
+
+def summarize(job: pb.Job) -> list[pb.StageSummary]:
+    summary = {name: pb.StageSummary(stage=name) for name in PIPELINE}
+    for video in job.videos:
+        stopped = any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages)
+        seen = {s.stage: s for s in video.stages}
+        for name, row in summary.items():
+            status = seen.get(name)
+            if status is None:
+                row.pending += not stopped
+            elif status.state == S.STAGE_STATE_DONE:
+                row.done += 1
+                row.flagged += status.flagged
+            elif status.state == S.STAGE_STATE_FAILED:
+                row.failed += 1
+            elif status.state == S.STAGE_STATE_SKIPPED:
+                row.skipped += 1
+    return list(summary.values())
 
 
 def job_state(job: pb.Job) -> int:

@@ -31,6 +31,9 @@ def make_handler(rt: Runtime):
         )
         await publish(rt.js, VISION_ANALYZED, out, message_id(ctx.job_id, event.video_id, "vision.analyzed"))
         with_face = sum(v.face_frames > 0 for v in vision)
-        await rt.jobs.record(ctx.job_id, event.video_id, "vision", common_pb2.STAGE_STATE_DONE, items=with_face)
+        await rt.jobs.record(
+            ctx.job_id, event.video_id, "vision", common_pb2.STAGE_STATE_DONE, items=with_face,
+            flagged=len(vision) - with_face,
+        )  # fmt: skip
 
     return handle
