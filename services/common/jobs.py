@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from nats.js import api
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.common.gen.emofactory.v1 import common_pb2 as pb
@@ -32,12 +33,32 @@ def _now() -> Timestamp:
 
 
 class JobStore:
-    def __init__(self, kv):
-        self.kv = kv
+    def __init__(self, kv, js, bucket: str):
+        self.kv, self.js, self.bucket = kv, js, bucket
 
     @classmethod
     async def open(cls, js, bucket: str) -> JobStore:
-        return cls(await js.key_value(bucket))
+        return cls(await js.key_value(bucket), js, bucket)
+
+    async def _latest(self, prefix: str) -> list[tuple[str, bytes]]:
+        """(key, value) of every live key under `prefix`: the last message per subject, read through
+        an ephemeral consumer whose pending count says exactly how many to expect (a KV watch can
+        report "caught up" before it has delivered every key)."""
+        subject = f"$KV.{self.bucket}.{prefix}"
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT, ack_policy=api.AckPolicy.NONE, inactive_threshold=30
+        )
+        sub = await self.js.pull_subscribe(subject, stream=f"KV_{self.bucket}", config=config)
+        try:
+            expected = (await sub.consumer_info()).num_pending
+            out = []
+            while len(out) < expected:
+                for msg in await sub.fetch(min(expected - len(out), 256), timeout=5):
+                    out.append(msg)
+        finally:
+            await sub.unsubscribe()
+        live = [m for m in out if (m.headers or {}).get("KV-Operation") not in ("DEL", "PURGE")]
+        return [(m.subject.removeprefix(f"$KV.{self.bucket}."), m.data) for m in live]
 
     async def create(self, job: pb.Job) -> bool:
         """Stores a new job; False if one with this id exists already (submissions are idempotent)."""
@@ -97,18 +118,12 @@ class JobStore:
             return None
         videos: dict[str, pb.VideoStatus] = {}
         stages: dict[str, list[pb.StageStatus]] = {}
-        watcher = await self.kv.watch(f"{job_id}.>", ignore_deletes=True)
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                parts = entry.key.split(".")
-                if len(parts) == 2:
-                    videos[parts[1]] = pb.VideoStatus.FromString(entry.value)
-                elif len(parts) == 3:
-                    stages.setdefault(parts[1], []).append(pb.StageStatus.FromString(entry.value))
-        finally:
-            await watcher.stop()
+        for key, value in await self._latest(f"{job_id}.>"):
+            parts = key.split(".")
+            if len(parts) == 2:
+                videos[parts[1]] = pb.VideoStatus.FromString(value)
+            elif len(parts) == 3:
+                stages.setdefault(parts[1], []).append(pb.StageStatus.FromString(value))
         for video_id in sorted(videos):
             video = videos[video_id]
             video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: _ORDER.get(s.stage, len(_ORDER))))
