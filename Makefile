@@ -58,8 +58,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/buf lint
 
+# Figures, never assertions: each stage alone, then the whole pipeline against the decode floor, a
+# sequential baseline and a second replica of its heaviest worker (bench/out/*.json).
 bench: setup
-	$(PY) -m bench.stages
+	$(PY) -m bench.stages $(VIDEO)
+	$(PY) -m bench.pipeline $(VIDEO)
 
 clean:
 	rm -rf $(GEN) .emofactory .pytest_cache

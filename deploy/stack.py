@@ -247,6 +247,16 @@ class LocalStack:
         proc.send_signal(sig)
         proc.wait(timeout=30)
 
+    def add_replica(self, name: str) -> str:
+        """Another process of a service (same consumer, so they share its messages); returns its name."""
+        replica = f"{name}-{sum(1 for p in self.procs if p == name or p.startswith(f'{name}-')) + 1}"
+        self.ports[replica], self.ports[f"{replica}_metrics"] = free_port(), free_port()
+        env = {**self.service_env(name), "EMO_SERVER__GRPC_PORT": str(self.ports[replica])}
+        env["EMO_SERVER__METRICS_PORT"] = str(self.ports[f"{replica}_metrics"])
+        self._spawn(replica, [sys.executable, "-m", f"services.{name}"], env=env)
+        _wait(lambda: grpc_serving(self.address(replica)), f"service {replica}", timeout=60, proc=self.procs[replica])
+        return replica
+
     def restart(self, name: str) -> None:
         """Starts a service again (after `kill`) on fresh ports: the old ones may meanwhile serve as
         the local end of some outgoing connection."""

@@ -156,3 +156,11 @@ def test_options_are_checked_by_field():
         checked_options(AsrConfig(), common_pb2.AsrOptions(engine="whisper"))
     assert checked_options(AsrConfig(), common_pb2.AsrOptions(engine="whisper"), "triton").engine == "whisper"
     assert checked_options(AsrConfig(), common_pb2.AsrOptions(dialogue_mode=True)).dialogue_min_words == 12
+
+
+def test_engine_none_keeps_every_segment_flagged():
+    pcm = np.random.default_rng(0).normal(0, 3000, 32000).astype(np.int16)
+    (t,) = transcribe_segments(
+        pcm, 16000, "vtest", whole(pcm), "en-US", make_engine(AsrConfig(engine="none")), AsrConfig()
+    )
+    assert t.failed and t.failure_reason == "transcription disabled (asr engine none)" and t.engine == "none" and t.kept

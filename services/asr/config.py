@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from services.common.config import options_over
 from services.common.errors import InvalidRequest
 
-ENGINES = ("sphinx", "google", "whisper")
+ENGINES = ("sphinx", "google", "whisper", "none")
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,8 @@ class AsrConfig:
     """Transcription per speech segment (seed 000 §3.6; dialogue mode: seed 003 §3.1)."""
 
     # "sphinx" (pocketsphinx, offline, en-US), "google" (SpeechRecognition's web API, any language,
-    # seed 000) or "whisper" (a Whisper-class model on Triton, seed 003).
+    # seed 000), "whisper" (a Whisper-class model on Triton, seed 003), or "none" (no transcripts:
+    # every segment is flagged "transcription disabled"; labels fuse the other modalities).
     engine: str = "sphinx"
     # BCP-47 language when the job names none.
     language: str = "en-US"

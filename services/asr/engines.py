@@ -164,7 +164,18 @@ class WhisperEngine:
         return [self._one(clip, language) for clip in clips]
 
 
+class NoEngine:
+    """Transcription switched off for a job: every segment is kept, flagged with why."""
+
+    name = "none"
+
+    def recognize(self, clips, rate, language):
+        return [PermanentError("transcription disabled (asr engine none)")] * len(clips)
+
+
 def make_engine(config: AsrConfig, backend: ModelBackend | None = None) -> Engine:
+    if config.engine == "none":
+        return NoEngine()
     if config.engine == "sphinx":
         return SphinxEngine(config)
     if config.engine == "google":

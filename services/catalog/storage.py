@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from services.catalog import db
@@ -51,9 +53,12 @@ def catalog_video(
                 row.mp4_key, row.wav_key = previous.mp4_key, previous.wav_key
                 row.sync_ok, row.audio_duration_s = previous.sync_ok, previous.audio_duration_s
                 row.flags += [f for f in previous.flags if not f.startswith(("vision:", "asr:"))]
-                continue
-            segment = next(s for s in event.segments if s.segment_id == row.clip_id)
-            media = cut_clip(video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s)
+        segments = {s.segment_id: s for s in event.segments}
+
+        def cut_and_store(row: db.Clip) -> None:
+            media = cut_clip(
+                video, pcm, rate, segments[row.clip_id], Path(tmp), config.preset, config.crf, config.sync_tolerance_s
+            )
             row.mp4_key = store.put_file(
                 object_key(event.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
             ).key
@@ -62,6 +67,11 @@ def catalog_video(
             ).key
             row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
             row.flags += media.flags
+            media.mp4.unlink()
+            media.wav.unlink()
+
+        with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:
+            list(pool.map(cut_and_store, todo))  # FFmpeg does the work; threads only wait on it
         session.merge(
             db.Video(
                 video_id=event.video_id,

@@ -1,0 +1,89 @@
+"""The sequential baseline: the same work as the pipeline (audio, VAD, faces and facial emotion at
+1 fps, a label per segment, a cut clip per segment) done the straightforward way, as seed 000
+describes it: one FFmpeg process per segment, frames from a full-rate decode of the segment, the
+models called one frame at a time, segments spread over a thread pool."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from services.catalog.clips import cut_clip
+from services.common.backend import backend_for
+from services.common.config import ModelsConfig
+from services.common.gen.emofactory.v1 import common_pb2
+from services.common.media import probe, read_pcm
+from services.vad.config import VadConfig
+from services.vad.stage import segment_speech, to_segments
+from services.vision.config import VisionConfig
+from services.vision.faces import active_face, downscale, fer_input, square_crop
+from services.vision.frames import segment_samples
+from services.vision.stage import FER_TO_CANONICAL, FrameFaces, SegmentFaces, jpeg
+from services.vision.storage import summarize
+
+
+def _segment_frames(video: Path, segment, width: int, height: int, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of the segment (a full-rate decode), and each frame's time in the source."""
+    cmd = ["ffmpeg", "-v", "error", "-ss", f"{segment.start_s:.3f}", "-to", f"{segment.end_s:.3f}", "-i", str(video)]
+    raw = subprocess.run([*cmd, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+    return frames, segment.start_s + np.arange(len(frames)) / fps
+
+
+def run_baseline(video: Path, workers: int = 2) -> dict:
+    config = VisionConfig()
+    backend = backend_for(ModelsConfig())
+    started = time.perf_counter()
+    media = probe(video)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        wav = tmp / "audio.wav"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
+        pcm, rate = read_pcm(wav)
+        segments = to_segments("vbaseline", segment_speech(pcm, rate, VadConfig()))
+
+        def one(index: int) -> str:
+            segment = segments[index]
+            frames, times = _segment_frames(video, segment, media.width, media.height, media.fps)
+            samples = segment_samples(index, segment.start_s, segment.end_s, config.fps)
+            result = SegmentFaces(segment, sum(s.grid for s in samples))
+            for sample in samples:
+                if not len(frames):
+                    break
+                frame = frames[int(np.argmin(np.abs(times - sample.time_s)))]
+                if sample.midpoint:
+                    result.midpoint_jpeg = jpeg(frame)
+                if not sample.grid:
+                    continue
+                small = downscale(frame, config.scale)
+                found = backend.infer("face_detector", {"images": small[None]})
+                scale = np.array([frame.shape[1] / small.shape[1], frame.shape[0] / small.shape[0]] * 2, np.float32)
+                box = active_face(found["boxes"][0] * scale, found["scores"][0], config.face_confidence, False)
+                faces = FrameFaces(sample.time_s, int((found["scores"][0] >= config.face_confidence).sum()), box)
+                if box is not None:
+                    crop = square_crop(frame, box, config.face_margin, config.crop_size)
+                    probs = backend.infer("facial_emotion", {"faces": fer_input([crop])})["probabilities"]
+                    faces.probs = (probs @ FER_TO_CANONICAL)[0]
+                result.frames.append(faces)
+            vote = summarize(result, config).vote
+            out = tmp / f"clip{index}"
+            out.mkdir()
+            cut_clip(video, pcm, rate, segment, out, "fast", 23, 0.1)
+            return common_pb2.Emotion.Name(vote).removeprefix("EMOTION_").lower() if vote else "none"
+
+        with ThreadPoolExecutor(workers) as pool:
+            votes = list(pool.map(one, range(len(segments))))
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 2), "segments": len(segments), "votes": dict(Counter(votes)), "workers": workers}
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(run_baseline(Path(sys.argv[1])))

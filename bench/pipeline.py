@@ -1,0 +1,176 @@
+"""The whole pipeline against its floors, in one run:
+
+- end to end through the local stack (seven services as processes, NATS, S3, SQLite), with and
+  without ASR, on the generated 10-minute 480p video (or a given one), served over HTTP;
+- the FFmpeg full-decode floor of the same file, and the ratio to it;
+- a sequential baseline doing the same work the straightforward way (bench/baseline.py);
+- busy seconds per stage inside the pipeline (the services' Prometheus counters) and peak memory
+  per service process;
+- scaling: a 4-video job with 1 and with 2 replicas of the heaviest worker.
+
+Prints a table and writes bench/out/pipeline.json. Usage: python -m bench.pipeline [VIDEO]"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+
+from bench.baseline import run_baseline
+from deploy import sample
+from deploy.stack import LocalStack
+from deploy.webserver import serve_directory
+from services.common.gen.emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
+from services.common.media import probe
+
+OUT = Path(__file__).parent / "out"
+ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
+SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
+# The demo's labelling (face only: the generated speech carries no emotion), so every segment becomes a clip.
+LABELER = common_pb2.LabelerOptions(modalities=["face"])
+
+
+def run_job(stack: LocalStack, urls: list[str], asr: str) -> tuple[float, common_pb2.Job]:
+    config = common_pb2.JobConfig(
+        ingest=common_pb2.IngestOptions(allow_hosts=["127.0.0.1"]),
+        asr=common_pb2.AsrOptions(engine=asr),
+        labeler=LABELER,
+    )
+    request = ingest_pb2.SubmitJobRequest(
+        sources=[common_pb2.Source(url=u) for u in urls], language="en-US", config=config
+    )
+    with grpc.insecure_channel(stack.address("ingest")) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        started = time.perf_counter()
+        job_id = stub.SubmitJob(request, timeout=30).job_id
+        while True:
+            job = stub.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=30).job
+            if job.state in SETTLED:
+                return time.perf_counter() - started, job
+            time.sleep(0.2)
+
+
+def stage_seconds(stack: LocalStack) -> dict[str, float]:
+    """Busy seconds per stage so far, from every service process's Prometheus endpoint."""
+    total: dict[str, float] = {}
+    for name in stack.procs:
+        if f"{name}_metrics" not in stack.ports:
+            continue
+        with urllib.request.urlopen(stack.metrics_url(name), timeout=5) as response:
+            text = response.read().decode()
+        for stage, seconds in re.findall(r'emo_stage_seconds_sum\{stage="(\w+)"\} (\S+)', text):
+            total[stage] = total.get(stage, 0.0) + float(seconds)
+    return total
+
+
+def peak_memory_mb(stack: LocalStack) -> dict[str, float]:
+    """VmHWM of each service process (its own peak RSS; FFmpeg children are not counted)."""
+    peaks = {}
+    for name, proc in stack.procs.items():
+        status = Path(f"/proc/{proc.pid}/status")
+        if status.exists():
+            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            peaks[name] = round(int(match.group(1)) / 1024, 1) if match else 0.0
+    return peaks
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    video = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else OUT / "bench_10min_480p.mp4"
+    if not video.exists():
+        print("generating a 10-minute 480p video with speech, pauses and a face ...", flush=True)
+        sample.sample_video(video, repeat=40, size="854x480")
+    duration = probe(video).duration_s
+    report: dict = {"video": str(video), "duration_s": duration}
+    decode = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "null", "-"]
+    started = time.perf_counter()
+    subprocess.run(decode, check=True)
+    floor = report["decode_floor_s"] = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        media = tmp / "media"
+        media.mkdir()
+        names = {"with_asr": "a.mp4", "without_asr": "b.mp4"}
+        for name in names.values():
+            shutil.copyfile(video, media / name)
+        quarter = min(150.0, duration / 4)
+        for prefix in ("s", "t"):  # two sets of four quarter-length videos for the scaling runs
+            for i in range(4):
+                cmd = [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-ss",
+                    f"{i * quarter}",
+                    "-t",
+                    f"{quarter}",
+                    "-i",
+                    str(video),
+                    "-c",
+                    "copy",
+                ]
+                subprocess.run([*cmd, str(media / f"{prefix}{i}.mp4")], check=True)
+        url, server = serve_directory(media)
+        env = {}
+        ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
+        if ser.is_file():
+            env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)
+        with LocalStack(tmp / "stack", env=env) as stack:
+            os.environ.update(stack.env())
+            runs = {}
+            for name, engine in (("without_asr", "none"), ("with_asr", "sphinx")):
+                before = stage_seconds(stack)
+                seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine)
+                assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
+                runs[name] = {"seconds": round(seconds, 2), "stages": delta(stage_seconds(stack), before)}
+            report["pipeline"] = runs
+            busy = runs["without_asr"]["stages"]
+            heaviest = max(busy, key=busy.get)
+            report["peak_memory_mb"] = peak_memory_mb(stack)
+            scaling = {}
+            seconds, job = run_job(stack, [f"{url}/s{i}.mp4" for i in range(4)], "none")
+            scaling["1 replica"] = round(seconds, 2)
+            stack.add_replica(heaviest)
+            seconds, job = run_job(stack, [f"{url}/t{i}.mp4" for i in range(4)], "none")
+            scaling["2 replicas"] = round(seconds, 2)
+            report["scaling"] = {"stage": heaviest, "videos": 4, "video_s": round(quarter, 1), **scaling}
+        server.shutdown()
+    report["baseline"] = run_baseline(video)
+
+    e2e = report["pipeline"]["without_asr"]["seconds"]
+    rows = [
+        ("decode floor (ffmpeg -f null)", floor),
+        ("pipeline end to end, ASR off", e2e),
+        ("pipeline end to end, sphinx ASR", report["pipeline"]["with_asr"]["seconds"]),
+        ("sequential baseline (same work)", report["baseline"]["seconds"]),
+    ]
+    print(f"\nvideo: {video.name}, {duration:.1f} s\n")
+    print(f"{'run':36s} {'seconds':>8s} {'x realtime':>11s} {'/ floor':>8s}")
+    for name, seconds in rows:
+        print(f"{name:36s} {seconds:8.2f} {duration / seconds:10.1f}x {seconds / floor:7.2f}")
+    print(f"\nspeed-up over the sequential baseline: {report['baseline']['seconds'] / e2e:.2f}x")
+    print("busy seconds per stage in the pipeline (ASR off):", report["pipeline"]["without_asr"]["stages"])
+    print("busy seconds per stage in the pipeline (sphinx):", report["pipeline"]["with_asr"]["stages"])
+    s = report["scaling"]
+    print(f"scaling, {s['videos']} videos of {s['video_s']} s, {s['stage']}: 1 replica {s['1 replica']} s,"
+          f" 2 replicas {s['2 replicas']} s ({s['1 replica'] / s['2 replicas']:.2f}x)")  # fmt: skip
+    print("peak memory per service (MB):", report["peak_memory_mb"])
+    (OUT / "pipeline.json").write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
