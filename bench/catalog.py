@@ -5,10 +5,12 @@ Usage: python -m bench.catalog  (after python -m bench.stages has generated the 
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deploy.stack import LocalStack
@@ -32,8 +34,6 @@ def main() -> None:
         raise SystemExit(f"{VIDEO} is missing: run `python -m bench.stages` first")
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", services=()) as stack:
         tmp = Path(tmp)
-        import os
-
         os.environ.update(stack.env())
         store = ObjectStore(load_section(StoreConfig, "store"))
         wav = tmp / "audio.wav"
@@ -43,7 +43,8 @@ def main() -> None:
         clips_dir = tmp / "clips"
         clips_dir.mkdir()
         started = time.perf_counter()
-        media = [cut_clip(VIDEO, pcm, rate, s, clips_dir, "fast", 23, 0.1) for s in segments]
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # as the catalog worker cuts them
+            media = list(pool.map(lambda s: cut_clip(VIDEO, pcm, rate, s, clips_dir, "fast", 23, 0.1), segments))
         cut_s = time.perf_counter() - started
         in_sync = sum(m.sync_ok for m in media)
 
