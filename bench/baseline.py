@@ -17,7 +17,7 @@ import numpy as np
 from services.catalog.clips import cut_clip
 from services.common.backend import backend_for
 from services.common.config import ModelsConfig
-from services.common.gen.emofactory.v1 import common_pb2
+from services.common.emotions import emotion_name
 from services.common.media import probe, read_pcm
 from services.vad.config import VadConfig
 from services.vad.stage import segment_speech, to_segments
@@ -75,7 +75,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
             out = tmp / f"clip{index}"
             out.mkdir()
             cut_clip(video, pcm, rate, segment, out, "fast", 23, 0.1)
-            return common_pb2.Emotion.Name(vote).removeprefix("EMOTION_").lower() if vote else "none"
+            return emotion_name(vote) or "none"
 
         with ThreadPoolExecutor(workers) as pool:
             votes = list(pool.map(one, range(len(segments))))

@@ -14,7 +14,7 @@ import numpy as np
 
 from services.common.backend import backend_for
 from services.common.config import ModelsConfig
-from services.common.emotions import CANONICAL
+from services.common.emotions import CANONICAL, emotion_name
 from services.common.gen.emofactory.v1 import common_pb2, labeler_pb2
 from services.common.media import probe
 from services.labeler.config import LabelerConfig
@@ -89,7 +89,7 @@ def main() -> None:
             for name, config in strategies.items():
                 if pcm is not None:
                     (x,) = label_segments([e], pcm, 16000, config, backend)
-                    rows[name] = (common_pb2.Emotion.Name(x.label.emotion)[8:].lower(), x.label.kept)
+                    rows[name] = (emotion_name(x.label.emotion), x.label.kept)
         for name, (guess, was_kept) in rows.items():
             totals[name][truth] += 1
             kept[name][truth] += was_kept

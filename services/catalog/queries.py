@@ -7,14 +7,11 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from services.catalog import db
+from services.common.emotions import emotion_name, emotion_value
 from services.common.errors import InvalidRequest
 from services.common.gen.emofactory.v1 import catalog_pb2, common_pb2
 
 MAX_PAGE = 1000
-
-
-def label_name(emotion: int) -> str:
-    return common_pb2.Emotion.Name(emotion).removeprefix("EMOTION_").lower()
 
 
 def clip_query(request: catalog_pb2.ListClipsRequest):
@@ -34,7 +31,7 @@ def clip_query(request: catalog_pb2.ListClipsRequest):
     if request.labels:
         if common_pb2.EMOTION_UNSPECIFIED in request.labels:
             raise InvalidRequest("labels", "EMOTION_UNSPECIFIED is not a label")
-        query = query.where(db.Clip.label.in_([label_name(e) for e in request.labels]))
+        query = query.where(db.Clip.label.in_([emotion_name(e) for e in request.labels]))
     if request.min_confidence:
         query = query.where(db.Clip.confidence >= request.min_confidence)
     if request.language:
@@ -71,7 +68,7 @@ def stats(session, language: str = "", release: str = "") -> catalog_pb2.GetStat
         cell[1] += clip.duration_s
     out = catalog_pb2.GetStatsResponse()
     for (label, lang, split), (count, seconds) in sorted(cells.items()):
-        emotion = common_pb2.Emotion.Value(f"EMOTION_{label.upper()}") if label else 0
+        emotion = emotion_value(label)
         out.classes.add(emotion=emotion, language=lang, clips=count, duration_s=seconds, split=split)
         out.clips += count
         out.duration_s += seconds

@@ -6,9 +6,8 @@ from __future__ import annotations
 from google.protobuf.json_format import MessageToDict
 
 from services.catalog import db
+from services.common.emotions import CANONICAL, emotion_name, emotion_value
 from services.common.gen.emofactory.v1 import catalog_pb2, common_pb2, events_pb2
-
-_SCORES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 
 def group_of(info: dict, video_id: str, fields) -> str:
@@ -56,7 +55,7 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
             row.audio_scores = _dict(x.audio) if x.HasField("audio") else {}
             row.text_scores = _dict(x.text) if x.HasField("text") else {}
             row.fused_scores = list(x.fused_scores)
-            row.label = common_pb2.Emotion.Name(x.label.emotion).removeprefix("EMOTION_").lower()
+            row.label = emotion_name(x.label.emotion)
             row.confidence, row.kept, row.reasons = x.label.confidence, x.label.kept, list(x.label.reasons)
             row.provenance = _dict(x.provenance)
         rows.append(row)
@@ -64,7 +63,7 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
 
 
 def _scores(data: dict) -> common_pb2.EmotionScores | None:
-    return common_pb2.EmotionScores(**{k: v for k, v in data.items() if k in (*_SCORES, "model")}) if data else None
+    return common_pb2.EmotionScores(**{k: v for k, v in data.items() if k in (*CANONICAL, "model")}) if data else None
 
 
 def to_message(row: db.Clip, bucket: str, group: str = "", split: str = "") -> catalog_pb2.Clip:
@@ -99,7 +98,7 @@ def to_message(row: db.Clip, bucket: str, group: str = "", split: str = "") -> c
     if row.label:
         clip.label.CopyFrom(
             common_pb2.Label(
-                emotion=common_pb2.Emotion.Value(f"EMOTION_{row.label.upper()}"),
+                emotion=emotion_value(row.label),
                 confidence=row.confidence,
                 strategy=row.provenance.get("strategy", ""),
                 kept=row.kept,

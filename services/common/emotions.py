@@ -48,3 +48,13 @@ def majority_vote(probs: np.ndarray) -> int:
 
 def emotion_enum(index: int) -> int:
     return ENUM[CANONICAL[index]] if index >= 0 else common_pb2.EMOTION_UNSPECIFIED
+
+
+def emotion_name(emotion: int) -> str:
+    """The canonical name of an Emotion enum value ("" for EMOTION_UNSPECIFIED)."""
+    return common_pb2.Emotion.Name(emotion).removeprefix("EMOTION_").lower() if emotion else ""
+
+
+def emotion_value(name: str) -> int:
+    """The Emotion enum value of a canonical name ("" gives EMOTION_UNSPECIFIED)."""
+    return ENUM[name] if name else common_pb2.EMOTION_UNSPECIFIED

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.backend import ModelBackend
-from services.common.emotions import CANONICAL, emotion_enum, mapping_matrix, scores_message
+from services.common.emotions import CANONICAL, emotion_enum, emotion_name, mapping_matrix, scores_message
 from services.common.errors import PermanentError
 from services.common.gen.emofactory.v1 import common_pb2, labeler_pb2
 from services.labeler.config import LabelerConfig
@@ -99,9 +99,10 @@ def _probs_message(logits: np.ndarray | None, model: str) -> common_pb2.EmotionS
 
 
 def label_one(
-    evidence: labeler_pb2.SegmentEvidence, found: Modalities, config: LabelerConfig
+    evidence: labeler_pb2.SegmentEvidence, found: Modalities, config: LabelerConfig, excluded: str = ""
 ) -> labeler_pb2.SegmentLabel:
-    """The label of one segment before the neutral share is applied."""
+    """The label of one segment before the neutral share is applied; `excluded` is why an earlier
+    stage dropped the segment (it is then never kept)."""
     out = labeler_pb2.SegmentLabel(segment_id=evidence.segment.segment_id, face_ratio=evidence.face_ratio)
     out.provenance.CopyFrom(_provenance(config, evidence.face.model, found.text_model))
     for name, model in (("face", evidence.face.model), ("audio", AUDIO_MODEL), ("text", found.text_model)):
@@ -115,7 +116,7 @@ def label_one(
     label, reasons = out.label, []
     label.strategy = config.strategy
     if config.strategy == "vote":
-        vote = CANONICAL.index(common_pb2.Emotion.Name(evidence.face_vote)[8:].lower()) if evidence.face_vote else -1
+        vote = CANONICAL.index(emotion_name(evidence.face_vote)) if evidence.face_vote else -1
         kept, why = vote_label(vote, found.logits.get("audio"))
         label.emotion = emotion_enum(vote)
         label.confidence = float(softmax(found.logits["face"])[vote]) if vote >= 0 and "face" in found.logits else 0.0
@@ -125,7 +126,7 @@ def label_one(
         used = {m: found.logits[m] for m in config.modalities if m in found.logits}
         reasons += [f"{m} missing: {found.missing.get(m, 'no scores')}" for m in config.modalities if m not in used]
         if not used:
-            label.kept, label.reasons[:] = False, reasons + ["no modality to fuse"]
+            label.kept, label.reasons[:] = False, reasons + ["no modality to fuse"] + ([excluded] if excluded else [])
             return out
         fused = logit_fusion(used, config.fusion_lambda)
         out.fused_scores[:] = fused.scores.tolist()
@@ -144,6 +145,9 @@ def label_one(
     if evidence.face_ratio < config.min_face_ratio:
         kept = False
         reasons.append(f"face presence {evidence.face_ratio:.2f} < {config.min_face_ratio}")
+    if excluded:
+        kept = False
+        reasons.append(excluded)
     label.kept = kept
     if kept:
         reasons.append("passes every filter")
@@ -191,11 +195,6 @@ def label_segments(
                 found.logits[name] = logits
             else:
                 found.missing[name] = reason
-        label = label_one(e, found, config)
-        if excluded and label.segment_id in excluded:
-            label.label.kept = False
-            label.label.reasons[:] = [r for r in label.label.reasons if r != "passes every filter"]
-            label.label.reasons.append(excluded[label.segment_id])
-        labels.append(label)
+        labels.append(label_one(e, found, config, (excluded or {}).get(e.segment.segment_id, "")))
     apply_neutral_share(labels, config.neutral_share)
     return labels

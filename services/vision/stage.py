@@ -138,6 +138,8 @@ def sub_votes(result: SegmentFaces, window_s: float) -> list[tuple[float, float,
 
 
 def segment_flags(result: SegmentFaces, config: VisionConfig) -> list[str]:
+    if result.samples == 0:
+        return ["no_video"]  # the source has no picture: nothing was sampled
     faces = len(result.face_frames)
     flags = []
     if faces == 0:

@@ -101,9 +101,6 @@ async def analyze_stored_video(
         path = await asyncio.to_thread(rt.store.get_file, video, Path(tmp) / "video")
         results = await asyncio.to_thread(_analyze_file, path, list(segments), config, backend)
     summaries = [summarize(r, config) for r in results]
-    for r, summary in zip(results, summaries):
-        if r.samples == 0:
-            summary.flags.append("no_video")
     await asyncio.to_thread(_store_images, rt.store, video_id, digest, results, summaries)
     doc = vision_document(video_id, config, results, summaries)
     key = object_key(video_id, "vision", digest, "vision.json")
