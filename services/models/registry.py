@@ -72,7 +72,7 @@ def load_speech_emotion(config: ModelsConfig) -> Model:
     @torch.inference_mode()
     def run(inputs):
         audio = np.asarray(inputs["audio"], np.float32)
-        features = np.stack([ser_features(clip, 16000) for clip in audio])
+        features = np.stack([ser_features(clip, 16000) for clip in audio]).astype(np.float32)
         return {"logits": model(torch.from_numpy(features)).numpy()}
 
     return run

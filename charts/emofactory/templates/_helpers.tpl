@@ -63,6 +63,10 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {secretKeyRef: {name: {{ include "emofactory.s3Secret" . }}, key: secret-key}}
 - name: EMO_MODELS__BACKEND
   value: {{ .Values.models.backend | quote }}
+{{- if .Values.triton.enabled }}
+- name: EMO_MODELS__TRITON_URL
+  value: {{ printf "%s-triton:8001" (include "emofactory.fullname" .) | quote }}
+{{- end }}
 - name: HOME
   value: /tmp
 - name: MPLCONFIGDIR

@@ -1,0 +1,3 @@
+from deploy.triton.server import main
+
+main()
