@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.catalog.clips import cut_clip
+from services.catalog.clips import cut_clip, stream_copyable
 from services.common.backend import backend_for
 from services.common.config import ModelsConfig
 from services.common.emotions import emotion_name
@@ -47,6 +47,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
         pcm, rate = read_pcm(wav)
         segments = to_segments("vbaseline", segment_speech(pcm, rate, VadConfig()))
+        copy = stream_copyable(video)  # the same clips as the catalog makes
 
         def one(index: int) -> str:
             segment = segments[index]
@@ -74,7 +75,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
             vote = summarize(result, config).vote
             out = tmp / f"clip{index}"
             out.mkdir()
-            cut_clip(video, pcm, rate, segment, out, "fast", 23, 0.1)
+            cut_clip(video, pcm, rate, segment, out, "fast", 23, 0.1, copy)
             return emotion_name(vote) or "none"
 
         with ThreadPoolExecutor(workers) as pool:

@@ -5,6 +5,7 @@ and the database suite (rows, idempotence, paging, stats, releases, exports that
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import uuid
 import wave
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 
 from services.catalog import db
-from services.catalog.clips import cut_clip
+from services.catalog.clips import cut_clip, stream_copyable
 from services.catalog.config import CatalogConfig
 from services.catalog.publish import create_release
 from services.catalog.queries import list_page, stats
@@ -80,6 +81,38 @@ def test_clips_are_cut_in_sync_and_wav_is_sample_exact(tmp_path, speech_sample):
             np.frombuffer(w.readframes(w.getnframes()), "<i2"),
             pcm[round(segment.start_s * rate) : round(segment.end_s * rate)],
         )
+
+
+def frame_hashes(path, *args) -> list[str]:
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", *args, "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.split(",")[-1].strip() for line in out.stdout.splitlines() if line.startswith("0,")]
+
+
+def test_an_h264_aac_source_gives_stream_copies_with_exactly_the_segments_frames(tmp_path, speech_sample):
+    video, truth = speech_sample
+    assert stream_copyable(video)
+    pcm = np.zeros(16000 * 20, np.int16)
+    segment = common_pb2.Segment(segment_id="vs-copy", start_s=truth[1].start_s, end_s=truth[1].end_s)
+    media = cut_clip(video, pcm, 16000, segment, tmp_path, "fast", 23, 0.1, copy=True)
+    assert media.sync_ok and media.flags == ["stream_copy"]
+    source = frame_hashes(video)
+    fps = 25
+    first = math.ceil(segment.start_s * fps - 1e-6)
+    # The decoded clip is the source's own frames from the segment's start, bit for bit (no re-encode).
+    clip = frame_hashes(media.mp4)
+    assert clip == source[first : first + len(clip)]
+    assert abs(len(clip) / fps - (segment.end_s - segment.start_s)) <= 1 / fps + 1e-6
+
+
+def test_other_sources_are_encoded(tmp_path):
+    mpeg4 = tmp_path / "old.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3"]
+    cmd += ["-f", "lavfi", "-i", "sine=duration=3", "-c:v", "mpeg4", "-c:a", "aac", str(mpeg4)]
+    subprocess.run(cmd, check=True)
+    assert not stream_copyable(mpeg4) and not stream_copyable(tmp_path / "missing.mp4")
 
 
 def test_a_clip_whose_audio_runs_out_is_recut_then_flagged(tmp_path, speech_sample):

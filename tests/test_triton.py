@@ -105,8 +105,14 @@ def labels_of(stack: LocalStack, video_id: str) -> dict:
     return json.loads(store.get_bytes(store.ref(f"{video_id}/labeler/{config_digest(LabelerConfig())}/labels.json")))
 
 
+def why(reason: str) -> str:
+    """A reason without its detail: a missing model is "not configured" in-process and "not found"
+    on a Triton that does not serve it."""
+    return reason.split(":")[0]
+
+
 def assert_close(a, b, path="labels"):
-    """Equal structure and values, numbers within ATOL."""
+    """Equal structure and values, numbers within ATOL, reasons up to their detail."""
     if isinstance(a, dict):
         assert a.keys() == b.keys(), path
         for key in a:
@@ -117,6 +123,8 @@ def assert_close(a, b, path="labels"):
             assert_close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) or isinstance(b, float):
         assert a == pytest.approx(b, abs=ATOL), path
+    elif isinstance(a, str) and ".reasons[" in path:
+        assert why(a) == why(b), path
     else:
         assert a == b, path
 
@@ -154,7 +162,8 @@ def test_labeler_gives_the_same_text_and_audio_scores_on_triton(triton_up, speec
                 [getattr(y, f.name) for f in y.DESCRIPTOR.fields if f.type == f.TYPE_FLOAT],
                 atol=ATOL,
             )
-        assert (a.label.emotion, a.label.kept, a.label.reasons) == (b.label.emotion, b.label.kept, b.label.reasons)
+        assert (a.label.emotion, a.label.kept) == (b.label.emotion, b.label.kept)
+        assert [why(r) for r in a.label.reasons] == [why(r) for r in b.label.reasons]
         assert a.label.confidence == pytest.approx(b.label.confidence, abs=ATOL)
     assert here[0].HasField("text") and not here[1].HasField("text")
     if SER.is_file():

@@ -1,7 +1,12 @@
-"""Clip media for one kept segment: an MP4 with video and audio (x264, seed 000 §4.2's fast
-preset), a sample-exact 16 kHz mono WAV cut from the audio stage's PCM, and the sync check of
-seed 003 §3.1: |duration(audio) - (t_end - t_start)| <= tolerance, else one accurate re-cut, else
-the clip is flagged."""
+"""Clip media for one kept segment: an MP4 with video and audio, a sample-exact 16 kHz mono WAV cut
+from the audio stage's PCM, and the sync check of seed 003 §3.1: |duration(audio) - (t_end -
+t_start)| <= tolerance, else one accurate re-encoded cut, else the clip is flagged.
+
+The MP4 is a stream copy where the source is already H.264 (yuv420p) and AAC: the clip starts at
+the keyframe before the segment and an edit list makes players and decoders (FFmpeg, and what is
+built on it) show exactly the segment's frames, unchanged. No re-encode, so no quality loss, at
+the cost of up to one GOP of extra bytes. Other sources are encoded with x264 (seed 000 §4.2's
+fast preset)."""
 
 from __future__ import annotations
 
@@ -36,13 +41,36 @@ def cut_wav(pcm: np.ndarray, rate: int, start_s: float, end_s: float, out: Path)
     return out
 
 
-def cut_mp4(video: Path, start_s: float, end_s: float, out: Path, preset: str, crf: int, exact: bool = False) -> Path:
-    """Input seeking (fast) by default; `exact` decodes from the start of the file up to the cut."""
+def stream_copyable(video: Path) -> bool:
+    """H.264 yuv420p video and AAC audio (or none): what the x264 path would make, so clips can be
+    copies."""
+    try:
+        streams = ffmpeg.probe(str(video)).get("streams", [])
+    except ffmpeg.Error:
+        return False
+    pictures = [s for s in streams if s.get("codec_type") == "video"]
+    sounds = [s for s in streams if s.get("codec_type") == "audio"]
+    return (
+        bool(pictures)
+        and (pictures[0].get("codec_name"), pictures[0].get("pix_fmt")) == ("h264", "yuv420p")
+        and all(s.get("codec_name") == "aac" for s in sounds[:1])
+    )
+
+
+def cut_mp4(
+    video: Path, start_s: float, end_s: float, out: Path, preset: str, crf: int, exact: bool = False, copy: bool = False
+) -> Path:
+    """Input seeking (fast) by default; `exact` decodes from the start of the file up to the cut;
+    `copy` copies the streams (the muxer writes the edit list)."""
     span = ["-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}"]
     inputs = ["-i", str(video), *span] if exact else [*span, "-i", str(video)]
     command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-map", "0:v:0?", "-map", "0:a:0?"]
-    command += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
-    command += ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(out)]
+    if copy:
+        command += ["-c", "copy"]
+    else:
+        command += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+        command += ["-c:a", "aac", "-b:a", "128k"]
+    command += ["-movflags", "+faststart", str(out)]
     result = subprocess.run(command, capture_output=True)
     if result.returncode != 0:
         lines = result.stderr.decode(errors="replace").strip().splitlines()
@@ -62,18 +90,18 @@ def audio_duration(path: Path) -> float:
 
 def cut_clip(
     video: Path, pcm: np.ndarray, rate: int, segment: common_pb2.Segment, out_dir: Path, preset: str, crf: int,
-    tolerance_s: float,
+    tolerance_s: float, copy: bool = False,
 ) -> ClipMedia:  # fmt: skip
     span = segment.end_s - segment.start_s
     mp4 = out_dir / f"{segment.segment_id}.mp4"
     wav = cut_wav(pcm, rate, segment.start_s, segment.end_s, out_dir / f"{segment.segment_id}.wav")
-    cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf)
+    cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf, copy=copy)
     duration = audio_duration(mp4)
-    flags = []
+    flags = ["stream_copy"] if copy else []
     if abs(duration - span) > tolerance_s:
         cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf, exact=True)
         duration = audio_duration(mp4)
-        flags.append("recut")
+        flags = ["recut"]
     ok = abs(duration - span) <= tolerance_s
     if not ok:
         flags.append("out_of_sync")

@@ -10,7 +10,10 @@ class CatalogConfig:
     # SQLAlchemy URL: SQLite embedded by default, PostgreSQL in production
     # (postgresql+psycopg://user:password@host/db).
     database_url: str = "sqlite:///emofactory-catalog.db"
-    # x264 preset of the clip MP4s (seed 000 §4.2: fast).
+    # Clip MP4s are stream copies (exact frames through an edit list, no re-encode) where the
+    # source is H.264 yuv420p + AAC; off, or for other sources, x264 at preset/crf.
+    stream_copy: bool = True
+    # x264 preset of encoded clip MP4s (seed 000 §4.2: fast).
     preset: str = "fast"
     crf: int = 23
     # Clips cut at once: x264 on short clips leaves cores idle, so two cuts side by side go about

@@ -41,6 +41,8 @@ class TritonBackend:
     def close(self) -> None:
         self.pool.shutdown(wait=False)
         self.client.close()
+        # Its __del__ closes again: let that happen now, while grpc is still whole.
+        del self.client
 
     # -- calls with retries -------------------------------------------------------------------
     def _call(self, what: str, fn, *args, **kwargs):
