@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.catalog.clips import cut_clip, stream_copyable
+from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from services.catalog.config import CatalogConfig
 from services.common.backend import backend_for
 from services.common.config import ModelsConfig
 from services.common.emotions import emotion_name
@@ -47,7 +48,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
         pcm, rate = read_pcm(wav)
         segments = to_segments("vbaseline", segment_speech(pcm, rate, VadConfig()))
-        copy = stream_copyable(video)  # the same clips as the catalog makes
+        keyframes, catalog = copy_keyframes(video), CatalogConfig()  # the same clips as the catalog makes
 
         def one(index: int) -> str:
             segment = segments[index]
@@ -75,7 +76,8 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
             vote = summarize(result, config).vote
             out = tmp / f"clip{index}"
             out.mkdir()
-            cut_clip(video, pcm, rate, segment, out, "fast", 23, 0.1, copy)
+            copy = preroll_s(keyframes, segment.start_s) <= catalog.copy_max_preroll_s
+            cut_clip(video, pcm, rate, segment, out, catalog.preset, catalog.crf, catalog.sync_tolerance_s, copy)
             return emotion_name(vote) or "none"
 
         with ThreadPoolExecutor(workers) as pool:

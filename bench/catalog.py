@@ -15,7 +15,7 @@ from pathlib import Path
 
 from deploy.stack import LocalStack
 from services.catalog import db
-from services.catalog.clips import cut_clip
+from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
 from services.catalog.config import CatalogConfig
 from services.catalog.publish import create_release
 from services.common.config import StoreConfig, load_section
@@ -42,17 +42,24 @@ def main() -> None:
         segments = to_segments("vbench", segment_speech(pcm, rate, VadConfig()))[:100]
         clips_dir = tmp / "clips"
         clips_dir.mkdir()
+        keyframes, limit = copy_keyframes(VIDEO), CatalogConfig().copy_max_preroll_s
+        ways = {
+            "x264": lambda s: False,
+            "stream copy, every clip": lambda s: True,
+            f"default: copy where the pre-roll <= {limit} s": lambda s: preroll_s(keyframes, s.start_s) <= limit,
+        }
         cuts = {}
-        for copy in (False, True):  # x264 at the seed's preset, then stream copies (the default here)
+        for way, copies in ways.items():
             started = time.perf_counter()
 
-            def cut(segment, copy=copy):
-                return cut_clip(VIDEO, pcm, rate, segment, clips_dir, "fast", 23, 0.1, copy)
+            def cut(segment, copies=copies):
+                return cut_clip(VIDEO, pcm, rate, segment, clips_dir, "fast", 23, 0.1, copies(segment))
 
             with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # as the catalog worker cuts them
                 media = list(pool.map(cut, segments))
-            cuts["copy" if copy else "x264"] = (
-                time.perf_counter() - started, sum(m.sync_ok for m in media), sum(m.mp4.stat().st_size for m in media)
+            cuts[way] = (
+                time.perf_counter() - started, sum(m.sync_ok for m in media), sum(m.mp4.stat().st_size for m in media),
+                sum("stream_copy" in m.flags for m in media),
             )  # fmt: skip
 
         url = f"sqlite:///{tmp / 'catalog.db'}"
@@ -84,10 +91,10 @@ def main() -> None:
         started = time.perf_counter()
         release = create_release(store, config, request, tmp / "release")
         export_s = time.perf_counter() - started
-    for way, (cut_s, in_sync, size) in cuts.items():
+    for way, (cut_s, in_sync, size, copied) in cuts.items():
         print(
             f"cut {len(media)} clips ({way}): {cut_s:.2f} s ({cut_s / len(media) * 1000:.0f} ms per clip), "
-            f"{in_sync} in sync, {size / 2**20:.1f} MiB"
+            f"{copied} copied, {in_sync} in sync, {size / 2**20:.1f} MiB"
         )
     print(f"release of {len(release.records)} clips, all formats and the report: {export_s:.2f} s")
 

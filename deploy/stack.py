@@ -73,7 +73,54 @@ def grpc_serving(address: str) -> bool:
         return stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
 
 
-class LocalStack:
+def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_signal(running=lambda: True) -> None:
+    """Blocks until SIGINT or SIGTERM (or until `running()` turns false): the foreground commands."""
+    stop = False
+
+    def request_stop(*_):
+        nonlocal stop
+        stop = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+    while not stop and running():
+        time.sleep(0.2)
+
+
+class Started:
+    """`with X(...) as x:` starts x and always stops what it started, also when starting fails."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LocalStack(Started):
     def __init__(
         self,
         data_dir: Path | str,
@@ -117,17 +164,6 @@ class LocalStack:
         return {**env, **self.extra_env}
 
     # -- lifecycle --------------------------------------------------------------------------
-    def __enter__(self) -> LocalStack:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def start(self) -> None:
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.start_nats()
@@ -268,15 +304,7 @@ class LocalStack:
         # Services first (they drain into NATS and S3), then the servers.
         order = [n for n in self.procs if n not in ("nats", "s3")] + ["s3", "nats"]
         for name in order:
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(self.procs.get(name))
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.data_dir / "logs" / f"{name}.log"
@@ -303,14 +331,6 @@ def main() -> None:
     """Runs the stack in the foreground until SIGINT or SIGTERM; `emofactory up` runs this detached."""
     data_dir = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
     roots = os.environ.get("EMO_INGEST__LOCAL_ROOTS", f"{Path.home()},{Path.cwd()}")
-    stop = False
-
-    def request_stop(*_):
-        nonlocal stop
-        stop = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
     with LocalStack(data_dir, env={"EMO_INGEST__LOCAL_ROOTS": roots}) as stack:
         state = {
             "pid": os.getpid(),
@@ -322,8 +342,7 @@ def main() -> None:
         print(json.dumps(state, indent=1), flush=True)
         print("stack running; Ctrl-C stops it", flush=True)
         try:
-            while not stop:
-                time.sleep(0.2)
+            wait_for_signal()
         finally:
             (data_dir / STATE).unlink(missing_ok=True)
 

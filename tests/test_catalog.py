@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 
 from services.catalog import db
-from services.catalog.clips import cut_clip, stream_copyable
+from services.catalog.clips import copy_keyframes, cut_clip, preroll_s, stream_copyable
 from services.catalog.config import CatalogConfig
 from services.catalog.publish import create_release
 from services.catalog.queries import list_page, stats
@@ -107,12 +107,17 @@ def test_an_h264_aac_source_gives_stream_copies_with_exactly_the_segments_frames
     assert abs(len(clip) / fps - (segment.end_s - segment.start_s)) <= 1 / fps + 1e-6
 
 
-def test_other_sources_are_encoded(tmp_path):
-    mpeg4 = tmp_path / "old.mp4"
-    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3"]
-    cmd += ["-f", "lavfi", "-i", "sine=duration=3", "-c:v", "mpeg4", "-c:a", "aac", str(mpeg4)]
-    subprocess.run(cmd, check=True)
-    assert not stream_copyable(mpeg4) and not stream_copyable(tmp_path / "missing.mp4")
+def test_copies_start_only_shortly_after_a_keyframe_of_an_h264_source(tmp_path):
+    h264, mpeg4 = tmp_path / "gop2.mp4", tmp_path / "old.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=7"]
+    cmd += ["-f", "lavfi", "-i", "sine=duration=7", "-c:a", "aac"]
+    subprocess.run([*cmd, "-c:v", "libx264", "-g", "50", "-sc_threshold", "0", str(h264)], check=True)
+    subprocess.run([*cmd, "-c:v", "mpeg4", str(mpeg4)], check=True)
+    keyframes = copy_keyframes(h264)
+    assert keyframes == pytest.approx([0, 2, 4, 6])
+    assert preroll_s(keyframes, 4.0) == pytest.approx(0) and preroll_s(keyframes, 5.5) == pytest.approx(1.5)
+    assert preroll_s([], 1.0) == math.inf
+    assert copy_keyframes(mpeg4) == [] and not stream_copyable(tmp_path / "missing.mp4")
 
 
 def test_a_clip_whose_audio_runs_out_is_recut_then_flagged(tmp_path, speech_sample):

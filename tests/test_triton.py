@@ -67,7 +67,9 @@ def test_the_pipeline_runs_on_triton_and_waits_for_it(triton, tmp_path, stack, h
         "EMO_MODELS__TRITON_URL": triton.url,
         "EMO_MODELS__TRITON_RETRIES": "2",
         "EMO_MODELS__TRITON_BACKOFF_S": "0.5",
-        "EMO_BUS__NAK_DELAYS_S": "1,2,4",
+        # Redeliveries over about 50 s: Triton takes 14 s to load the models here when idle, and
+        # more while the stack runs beside it.
+        "EMO_BUS__NAK_DELAYS_S": "4,8,16,24",
     }
     source = common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")
     with LocalStack(tmp_path / "stack", env=env, topology=stack.topology) as on_triton:

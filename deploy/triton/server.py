@@ -13,13 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.stack import _DIRECT, ROOT, _wait, free_port
+from deploy.stack import _DIRECT, ROOT, Started, _wait, free_port, stop_process, wait_for_signal
 
 REPOSITORY = ROOT / "deploy" / "triton" / "models"
 VENV = ROOT / ".venv-triton"
 
 
-class TritonServer:
+class TritonServer(Started):
     def __init__(
         self,
         data_dir: Path | str,
@@ -112,25 +112,7 @@ class TritonServer:
             return response.status == 200
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self) -> TritonServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        stop_process(self.proc, timeout=30)  # Triton drains in-flight requests first
 
     def log_tail(self, lines: int = 40) -> str:
         path = self.data_dir / "triton.log"
@@ -141,23 +123,12 @@ def main() -> None:
     """Foreground server: EMO_TRITON_GRPC_PORT (default 8001), EMO_TRITON_MODELS (comma list, default
     all in the repository); EMO_MODELS__* settings reach the models."""
     import signal
-    import time
 
     port = int(os.environ.get("EMO_TRITON_GRPC_PORT", "8001"))
     models = tuple(m for m in os.environ.get("EMO_TRITON_MODELS", "").split(",") if m)
     data_dir = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory")) / "triton"
-    server = TritonServer(data_dir, models or None, grpc_port=port)
-    stop = False
-
-    def request_stop(*_):
-        nonlocal stop
-        stop = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, request_stop)
-    with server:
+    with TritonServer(data_dir, models or None, grpc_port=port) as server:
         print(f"triton ready: grpc {server.url}, models {', '.join(server.models)}; logs in {data_dir}", flush=True)
-        while not stop and server.proc.poll() is None:
-            time.sleep(0.5)
+        wait_for_signal(lambda: server.proc.poll() is None)
     if server.proc.returncode not in (0, None, -signal.SIGTERM):
         sys.exit(f"tritonserver exited with {server.proc.returncode}:\n{server.log_tail()}")

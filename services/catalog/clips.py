@@ -2,14 +2,16 @@
 from the audio stage's PCM, and the sync check of seed 003 §3.1: |duration(audio) - (t_end -
 t_start)| <= tolerance, else one accurate re-encoded cut, else the clip is flagged.
 
-The MP4 is a stream copy where the source is already H.264 (yuv420p) and AAC: the clip starts at
-the keyframe before the segment and an edit list makes players and decoders (FFmpeg, and what is
-built on it) show exactly the segment's frames, unchanged. No re-encode, so no quality loss, at
-the cost of up to one GOP of extra bytes. Other sources are encoded with x264 (seed 000 §4.2's
-fast preset)."""
+The MP4 is a stream copy where the source is already H.264 (yuv420p) and AAC and a keyframe lies
+shortly before the segment: the clip starts at that keyframe and an edit list makes players and
+decoders (FFmpeg, and what is built on it) show exactly the segment's frames, unchanged. No
+re-encode, so no quality loss and about 6x less time; the frames before the segment are extra
+bytes, hence the bound on them. Other clips are encoded with x264 (seed 000 §4.2's fast preset)."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import subprocess
 import wave
 from dataclasses import dataclass, field
@@ -55,6 +57,27 @@ def stream_copyable(video: Path) -> bool:
         and (pictures[0].get("codec_name"), pictures[0].get("pix_fmt")) == ("h264", "yuv420p")
         and all(s.get("codec_name") == "aac" for s in sounds[:1])
     )
+
+
+def copy_keyframes(video: Path) -> list[float]:
+    """Times of the source's keyframes, where stream copies can start; none when its codecs are not
+    what the x264 path makes (read from the packets, nothing is decoded)."""
+    if not stream_copyable(video):
+        return []
+    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
+    result = subprocess.run([*command, "-of", "csv=p=0", str(video)], capture_output=True, text=True)
+    times = []
+    for line in result.stdout.splitlines():
+        pts, _, flags = line.partition(",")
+        if "K" in flags and pts not in ("", "N/A"):
+            times.append(float(pts))
+    return sorted(times)
+
+
+def preroll_s(keyframes: list[float], start_s: float) -> float:
+    """Seconds a stream copy starting at `start_s` carries before it (inf: no keyframe before)."""
+    i = bisect.bisect_right(keyframes, start_s + 1e-6) - 1
+    return start_s - keyframes[i] if i >= 0 else math.inf
 
 
 def cut_mp4(

@@ -11,8 +11,10 @@ class CatalogConfig:
     # (postgresql+psycopg://user:password@host/db).
     database_url: str = "sqlite:///emofactory-catalog.db"
     # Clip MP4s are stream copies (exact frames through an edit list, no re-encode) where the
-    # source is H.264 yuv420p + AAC; off, or for other sources, x264 at preset/crf.
+    # source is H.264 yuv420p + AAC and its keyframe before the segment is at most
+    # copy_max_preroll_s early (the copy carries those frames); other clips, or off: x264.
     stream_copy: bool = True
+    copy_max_preroll_s: float = 1.0
     # x264 preset of encoded clip MP4s (seed 000 §4.2: fast).
     preset: str = "fast"
     crf: int = 23

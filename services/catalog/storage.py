@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from services.catalog import db
-from services.catalog.clips import cut_clip, stream_copyable
+from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
 from services.catalog.config import CatalogConfig
 from services.catalog.records import clip_rows, group_of
 from services.common.gen.emofactory.v1 import events_pb2
@@ -47,7 +47,7 @@ def catalog_video(
         if todo:
             video = store.get_file(event.video, Path(tmp) / "source")
             pcm, rate = read_pcm(store.get_file(event.audio, Path(tmp) / "audio.wav"))
-            copy = config.stream_copy and stream_copyable(video)
+            keyframes = copy_keyframes(video) if config.stream_copy else []
         for row in kept:
             previous = done[row.clip_id]
             if previous is not None:
@@ -57,10 +57,11 @@ def catalog_video(
         segments = {s.segment_id: s for s in event.segments}
 
         def cut_and_store(row: db.Clip) -> None:
+            segment = segments[row.clip_id]
+            copy = preroll_s(keyframes, segment.start_s) <= config.copy_max_preroll_s
             media = cut_clip(
-                video, pcm, rate, segments[row.clip_id], Path(tmp), config.preset, config.crf, config.sync_tolerance_s,
-                copy,
-            )  # fmt: skip
+                video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s, copy
+            )
             row.mp4_key = store.put_file(
                 object_key(event.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
             ).key
