@@ -14,6 +14,9 @@ from skimage import data
 
 from deploy.stack import LocalStack
 from deploy.triton.server import TritonServer
+from services.asr.config import AsrConfig
+from services.asr.engines import make_engine
+from services.asr.stage import transcribe_segments
 from services.common.backend import RoutedBackend, backend_for, model_routes
 from services.common.config import ModelsConfig, StoreConfig, config_digest
 from services.common.errors import PermanentError, TransientError
@@ -26,6 +29,7 @@ from services.models.triton_python import models_config, run_batched
 from services.vision.config import VisionConfig
 from services.vision.stage import analyze_video
 from tests.conftest import ASSETS
+from tests.test_asr import JFK, pcm16k, word_errors
 from tests.test_pipeline import describe, submit, wait_job
 
 SER = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
@@ -38,7 +42,7 @@ ATOL = 1e-4
 def triton(tmp_path_factory):
     """Not started: the pipeline test starts it late, the others through `triton_up`."""
     env = {"EMO_MODELS__SPEECH_EMOTION_PATH": str(SER)} if SER.is_file() else {}
-    models = None if SER.is_file() else ("face_detector", "facial_emotion", "text_emotion")
+    models = None if SER.is_file() else ("face_detector", "facial_emotion", "text_emotion", "whisper")
     server = TritonServer(tmp_path_factory.mktemp("triton"), models, env=env)
     yield server
     server.stop()
@@ -172,6 +176,26 @@ def test_labeler_gives_the_same_text_and_audio_scores_on_triton(triton_up, speec
         assert all(x.HasField("audio") for x in there)
 
 
+def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
+    """Three spans of JFK's speech, of three lengths, in flight together (ragged, never padded): the
+    same words and word times as in-process, up to one word per span (Triton's NumPy 1.x computes
+    the log-mel features to other last bits, 1e-7, which can flip a word the model is unsure of);
+    a language the model lacks is refused per clip with the model's reason."""
+    pcm = pcm16k(assets / "speech_en" / "faster_whisper_jfk.flac")
+    spans = [(0.0, len(pcm) / 16000), (0.0, 8.2), (7.9, len(pcm) / 16000)]
+    segments = [common_pb2.Segment(segment_id=f"s{i}", start_s=a, end_s=b) for i, (a, b) in enumerate(spans)]
+    engines = [make_engine(AsrConfig(engine="whisper"), b) for b in backends(triton_up)]
+    here, there = (transcribe_segments(pcm, 16000, "vtest", segments, "en-US", e, AsrConfig()) for e in engines)
+    assert word_errors(JFK, "".join(c for c in there[0].text.lower() if c.isalpha() or c.isspace())) <= 1
+    for a, b, (start, end) in zip(here, there, spans):
+        assert not b.failed and b.words and word_errors(a.text.lower(), b.text) <= 1, (a.text, b.text)
+        assert start - 0.05 <= b.words[0].start_s and b.words[-1].end_s <= end + 0.05
+        if a.text == b.text:
+            np.testing.assert_allclose([w.start_s for w in a.words], [w.start_s for w in b.words], atol=0.02)
+    (german,) = transcribe_segments(pcm, 16000, "vtest", segments[:1], "de-DE", engines[1], AsrConfig())
+    assert german.failed and "whisper" in german.failure_reason and "English-only" in german.failure_reason
+
+
 def test_big_batches_are_split_to_the_model_limit_and_joined(triton_up):
     inprocess, on_triton = backends(triton_up)
     faces = np.random.RandomState(0).uniform(-1, 1, (300, 1, 64, 64)).astype(np.float32)  # max_batch_size 128
@@ -189,8 +213,8 @@ def test_a_request_the_model_rejects_is_a_permanent_error_naming_it(triton_up):
     _, on_triton = backends(triton_up)
     with pytest.raises(PermanentError, match="face_detector.*images"):
         on_triton.infer("face_detector", {"images": np.zeros((2, 10, 10), np.uint8)})
-    with pytest.raises(PermanentError, match="unknown model: 'whisper'"):
-        on_triton.infer("whisper", {"audio": np.zeros((1, 16000), np.float32)})
+    with pytest.raises(PermanentError, match="unknown model: 'wav2vec2'"):
+        on_triton.infer("wav2vec2", {"audio": np.zeros((1, 16000), np.float32)})
 
 
 def test_an_unreachable_triton_is_a_retried_transient_error():

@@ -13,7 +13,8 @@ class AsrConfig:
     """Transcription per speech segment (seed 000 §3.6; dialogue mode: seed 003 §3.1)."""
 
     # "sphinx" (pocketsphinx, offline, en-US), "google" (SpeechRecognition's web API, any language,
-    # seed 000), "whisper" (a Whisper-class model on Triton, seed 003), or "none" (no transcripts:
+    # seed 000), "whisper" (Whisper through the model backend, in-process or on Triton, seed 003;
+    # models.whisper_path), or "none" (no transcripts:
     # every segment is flagged "transcription disabled"; labels fuse the other modalities).
     engine: str = "sphinx"
     # BCP-47 language when the job names none.
@@ -40,13 +41,11 @@ class AsrConfig:
     dialogue_terminal: str = ".!?…"
 
 
-def checked_options(defaults: AsrConfig, options, models_backend: str = "inprocess") -> AsrConfig:
+def checked_options(defaults: AsrConfig, options) -> AsrConfig:
     """The request's options over the defaults, with bad values named by field."""
     config = options_over(defaults, options)
     if config.engine not in ENGINES:
         raise InvalidRequest("options.engine", f"must be one of {', '.join(ENGINES)}, not {config.engine!r}")
-    if config.engine == "whisper" and models_backend != "triton":
-        raise InvalidRequest("options.engine", "whisper is served by Triton: set models.backend=triton")
     if config.retries < 0:
         raise InvalidRequest("options.retries", "must not be negative")
     if config.dialogue_min_words < 1:

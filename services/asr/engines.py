@@ -129,9 +129,9 @@ class GoogleEngine:
 
 
 class WhisperEngine:
-    """A Whisper-class model behind the model backend (Triton's `whisper` model): float32 audio in
-    [-1, 1] at 16 kHz and the language in; text and word times out. One clip per request, so no
-    clip is padded to another's length; the backend batches requests."""
+    """Whisper behind the model backend (services/models/whisper.py, in-process or Triton's
+    `whisper` model): float32 audio in [-1, 1] at 16 kHz and the language in; text and word times
+    out. One clip per request, so no clip is padded to another's length; Triton batches requests."""
 
     name = "whisper"
     MODEL = "whisper"
@@ -139,15 +139,15 @@ class WhisperEngine:
     def __init__(self, config: AsrConfig, backend: ModelBackend):
         self.backend = backend
 
-    def _one(self, clip: np.ndarray, language: str) -> Outcome:
-        inputs = {
+    @staticmethod
+    def _inputs(clip: np.ndarray, language: str) -> dict[str, np.ndarray]:
+        return {
             "audio": (clip.astype(np.float32) / 32768.0)[None],
             "language": np.array([[language.split("-")[0].encode()]], dtype=object),
         }
-        try:
-            out = self.backend.infer(self.MODEL, inputs)
-        except StageError as exc:
-            return exc
+
+    @staticmethod
+    def _outcome(out: dict[str, np.ndarray]) -> Outcome:
         text = out["text"].reshape(-1)[0]
         text = (text.decode() if isinstance(text, bytes) else str(text)).strip()
         words = [
@@ -156,12 +156,26 @@ class WhisperEngine:
                 out["words"].reshape(-1), out["word_times"].reshape(-1, 2), out["word_probs"].reshape(-1)
             )
         ]
+        words = [w for w in words if w[0]]  # rows are padded with empty words
         return Recognized(text, words) if text else PermanentError(NO_SPEECH)
+
+    def _one(self, inputs: dict[str, np.ndarray]) -> Outcome:
+        try:
+            return self._outcome(self.backend.infer(self.MODEL, inputs))
+        except StageError as exc:
+            return exc
 
     def recognize(self, clips, rate, language):
         if rate != 16000:
             return [PermanentError(f"whisper needs 16 kHz audio, not {rate} Hz")] * len(clips)
-        return [self._one(clip, language) for clip in clips]
+        requests = [self._inputs(clip, language) for clip in clips]
+        try:
+            outputs = self.backend.infer_each(self.MODEL, requests)
+        except TransientError as exc:  # the server, not a clip: every clip is retried
+            return [exc] * len(clips)
+        except StageError:  # some clip was refused: find which, one at a time
+            return [self._one(inputs) for inputs in requests]
+        return [self._outcome(out) for out in outputs]
 
 
 class NoEngine:

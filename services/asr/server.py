@@ -19,8 +19,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     def __init__(self, rt: Runtime):
         self.rt = rt
         self.defaults = load_section(AsrConfig, "asr")
-        self.models = load_section(ModelsConfig, "models")
-        self.backend = backend_for(self.models)
+        self.backend = backend_for(load_section(ModelsConfig, "models"))
 
     @grpc_errors
     async def Transcribe(self, request, context):
@@ -30,7 +29,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         key_part(request.video_id, "video_id")
         check_segments(request.segments)
         options = request.options if request.HasField("options") else None
-        config = checked_options(self.defaults, options, self.models.backend)
+        config = checked_options(self.defaults, options)
         config = dataclasses.replace(config, language=request.language or config.language)
         transcripts, doc = await transcribe_stored_audio(
             self.rt, self.backend, request.audio, request.video_id, request.segments, config

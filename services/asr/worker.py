@@ -16,12 +16,11 @@ from services.common.service import Runtime
 
 def make_handler(rt: Runtime):
     defaults = load_section(AsrConfig, "asr")
-    models = load_section(ModelsConfig, "models")
-    backend = backend_for(models)
+    backend = backend_for(load_section(ModelsConfig, "models"))
 
     async def handle(subject: str, event: events_pb2.SpeechSegmented) -> None:
         ctx = event.context
-        config = checked_options(defaults, ctx.config.asr if ctx.config.HasField("asr") else None, models.backend)
+        config = checked_options(defaults, ctx.config.asr if ctx.config.HasField("asr") else None)
         config = dataclasses.replace(config, language=ctx.language or config.language)
         transcripts, doc = await transcribe_stored_audio(
             rt, backend, event.audio, event.video_id, event.segments, config

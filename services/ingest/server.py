@@ -7,7 +7,7 @@ import uuid
 
 from services.asr import config as asr_config
 from services.common.bus import publish
-from services.common.config import ModelsConfig, load_section
+from services.common.config import load_section
 from services.common.errors import InvalidRequest, NotFound
 from services.common.events import JOB_SUBMITTED
 from services.common.gen.emofactory.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
@@ -52,8 +52,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.rt = rt
         self.defaults = load_section(IngestConfig, "ingest")
         self.stage_defaults = {name: load_section(cls, name) for name, (cls, _) in STAGE_OPTIONS.items()}
-        # The asr check needs to know where models run (whisper is only served by Triton).
-        self.check_args = {"asr": {"models_backend": load_section(ModelsConfig, "models").backend}}
 
     @grpc_errors
     async def SubmitJob(self, request, context):
@@ -64,7 +62,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         for name, (_, check) in STAGE_OPTIONS.items():
             if options.HasField(name):
                 try:
-                    check(self.stage_defaults[name], getattr(options, name), **self.check_args.get(name, {}))
+                    check(self.stage_defaults[name], getattr(options, name))
                 except InvalidRequest as exc:
                     raise InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.')}", str(exc)) from exc
         await asyncio.to_thread(validate_sources, request, config)

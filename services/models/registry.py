@@ -99,9 +99,16 @@ def load_text_emotion(config: ModelsConfig) -> Model:
     return run
 
 
+def load_whisper(config: ModelsConfig) -> Model:
+    from services.models.whisper import Whisper
+
+    return Whisper(config)
+
+
 LOADERS = {
     "face_detector": load_face_detector,
     "facial_emotion": load_facial_emotion,
     "speech_emotion": load_speech_emotion,
     "text_emotion": load_text_emotion,
+    "whisper": load_whisper,
 }

@@ -18,7 +18,7 @@ import numpy as np
 
 from services.common.config import ModelsConfig, load_section, with_settings
 
-PATH_FIELDS = ("facial_emotion_path", "speech_emotion_path", "text_emotion_path")
+PATH_FIELDS = ("facial_emotion_path", "speech_emotion_path", "text_emotion_path", "whisper_path")
 
 
 def models_config(

@@ -1,0 +1,3 @@
+from services.models.triton_python import triton_model
+
+TritonPythonModel = triton_model("whisper")
