@@ -1,9 +1,9 @@
-"""Where each service's time goes in one pipeline run (ASR off) on the bench video: py-spy samples
-every service process for the whole job, idle threads included, so a thread waiting on FFmpeg
-shows where it waits. Prints, per service, its wall samples split by the innermost function of
-ours (services/, deploy/) on the stack, and writes the raw collapsed stacks to
-bench/out/profile/<service>.txt (flame-graph input) and the summary to bench/out/profile.json.
-Usage: python -m bench.profile [VIDEO]"""
+"""Where the CPU goes in one pipeline run (ASR off) on the bench video. On two cores the CPU is what
+bounds the pipeline, so each service is measured in CPU seconds: its own (from /proc, and split by
+py-spy's samples of its running threads into the innermost functions of ours, services/ and
+deploy/) and its children's (FFmpeg, ffprobe: the kernel's count of reaped children). Writes the
+raw collapsed stacks to bench/out/profile/<service>.txt (flame-graph input) and the summary to
+bench/out/profile.json. Usage: python -m bench.profile [VIDEO]"""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from services.common.gen.emofactory.v1 import common_pb2
 
 RATE = 50  # samples per second per process
 OURS = ("services/", "deploy/")
-# Where a service waits for work: stacks whose innermost frame of ours is here are idle.
-WAITING = ("__main__.py", "services/common/service.py", "services/common/bus.py")
+TICKS = os.sysconf("SC_CLK_TCK")
 # The services that run a stage (the servers and replicas are not sampled).
 SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog")
 
@@ -38,34 +37,33 @@ def py_spy() -> str:
     return found
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the process's own CPU seconds, its reaped children's), user + system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / TICKS, (cutime + cstime) / TICKS
+
+
 def our_frame(stack: str) -> str:
     """The innermost frame of our code in a collapsed stack ("a (file:line);b (file:line)"), without
-    its line; "idle" when there is none (library threads) or it is where a service waits for work."""
+    its line; "other" when none is ours (the event loop, library threads)."""
     for frame in reversed(stack.split(";")):
         name, _, where = frame.rpartition(" (")
         if any(part in where for part in OURS):
-            path = where.split(":")[0]
-            return "idle" if path.endswith(WAITING) else f"{name} ({path})"
-    return "idle"
+            return f"{name} ({where.split(':')[0]})"
+    return "other"
 
 
-def summarize(raw: Path, top: int = 6) -> dict:
-    """Seconds per innermost function of ours, largest first, idle left out. Threads add up: two
-    threads busy for a second count two."""
+def summarize(raw: Path, own_s: float, top: int = 5) -> list[tuple[str, float, float]]:
+    """The process's own CPU seconds split in proportion to py-spy's samples of running threads per
+    innermost function of ours: (function, seconds, share %), largest first."""
     counts: Counter[str] = Counter()
-    for line in raw.read_text().splitlines():
+    for line in raw.read_text().splitlines() if raw.exists() else []:
         stack, _, samples = line.rpartition(" ")
         if stack and samples.isdigit():
             counts[our_frame(stack)] += int(samples)
-    ours = {k: v for k, v in counts.items() if k != "idle"}
-    busy = sum(ours.values())
-    return {
-        "samples": busy,
-        "seconds": round(busy / RATE, 2),
-        "top": [(name, round(n / RATE, 2), round(100 * n / busy, 1)) for name, n in Counter(ours).most_common(top)]
-        if busy
-        else [],
-    }
+    total = sum(counts.values())
+    return [(name, round(own_s * n / total, 2), round(100 * n / total, 1)) for name, n in counts.most_common(top)]
 
 
 def main() -> None:
@@ -83,16 +81,17 @@ def main() -> None:
     url, server = serve_directory(video.parent)
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=env) as stack:
         os.environ.update(stack.env())
+        pids = {name: stack.procs[name].pid for name in SERVICES if name in stack.procs}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         recorders = {
             name: subprocess.Popen(
                 [
                     py_spy(),
                     "record",
                     "--pid",
-                    str(stack.procs[name].pid),
+                    str(pid),
                     "--rate",
                     str(RATE),
-                    "--idle",
                     "--format",
                     "raw",
                     "--output",
@@ -101,8 +100,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
-            for name in SERVICES
-            if name in stack.procs
+            for name, pid in pids.items()
         }
         try:
             seconds, job = run_job(stack, [f"{url}/{video.name}"], "none")
@@ -111,15 +109,20 @@ def main() -> None:
                 recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             for recorder in recorders.values():
                 recorder.wait(timeout=60)
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     server.shutdown()
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
     report = {"video": str(video), "job_s": round(seconds, 2), "services": {}}
-    print(f"\nvideo: {video.name}; job (ASR off) {seconds:.1f} s; wall seconds in our code per service\n")
-    for name in recorders:
-        summary = report["services"][name] = summarize(folder / f"{name}.txt")
-        print(f"{name:8s} {summary['seconds']:7.1f} s")
-        for function, spent, share in summary["top"]:
-            print(f"{'':8s} {spent:7.1f} s {share:5.1f} %  {function}")
+    print(f"\nvideo: {video.name}; job (ASR off) {seconds:.1f} s wall; CPU seconds per service\n")
+    print(f"{'service':8s} {'own':>7s} {'children':>9s}   where its own CPU went (py-spy)")
+    for name in pids:
+        own, children = (round(a - b, 2) for a, b in zip(after[name], before[name]))
+        top = summarize(folder / f"{name}.txt", own)
+        report["services"][name] = {"own_cpu_s": own, "children_cpu_s": children, "top": top}
+        print(f"{name:8s} {own:7.1f} {children:9.1f}   " + "; ".join(f"{f} {s:.1f} s" for f, s, _ in top[:3]))
+    total = sum(s["own_cpu_s"] + s["children_cpu_s"] for s in report["services"].values())
+    report["cpu_s"] = round(total, 2)
+    print(f"\nall services: {total:.1f} CPU s in {seconds:.1f} s wall on {os.cpu_count()} cores")
     (OUT / "profile.json").write_text(json.dumps(report, indent=1))
 
 

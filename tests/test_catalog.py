@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 
 from services.catalog import db
-from services.catalog.clips import copy_keyframes, cut_clip, preroll_s, stream_copyable
+from services.catalog.clips import audio_duration, copy_keyframes, cut_clip, preroll_s, stream_copyable
 from services.catalog.config import CatalogConfig
 from services.catalog.publish import create_release
 from services.catalog.queries import list_page, stats
 from services.catalog.records import clip_rows
 from services.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
 from services.common.config import StoreConfig, load_section
+from services.common.errors import PermanentError
 from services.common.gen.emofactory.v1 import catalog_pb2, common_pb2, events_pb2, labeler_pb2, vision_pb2
 from services.common.media import read_pcm
 from services.common.store import ObjectStore
@@ -105,6 +106,33 @@ def test_an_h264_aac_source_gives_stream_copies_with_exactly_the_segments_frames
     clip = frame_hashes(media.mp4)
     assert clip == source[first : first + len(clip)]
     assert abs(len(clip) / fps - (segment.end_s - segment.start_s)) <= 1 / fps + 1e-6
+
+
+def ffprobe_audio_s(path) -> float:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration", "-of", "csv=p=0"]
+    out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    return float(out) if out else 0.0
+
+
+def test_the_sync_check_reads_the_audio_duration_ffprobe_gives(tmp_path, speech_sample):
+    """From the MP4's boxes (edit list, else media duration): copies with a pre-roll, encoded cuts
+    with AAC priming, a file without audio; a file that is not an MP4 is a clear error."""
+    video, truth = speech_sample
+    clips = []
+    for i, (copy, start) in enumerate([(True, truth[1].start_s), (True, 0.0), (False, truth[2].start_s)]):
+        command = ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", "2.7", "-i", str(video)]
+        codecs = ["-c", "copy"] if copy else ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+        subprocess.run([*command, *codecs, "-movflags", "+faststart", str(tmp_path / f"c{i}.mp4")], check=True)
+        clips.append(tmp_path / f"c{i}.mp4")
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-t", "1", "-an", "-c", "copy", str(silent)], check=True)
+    for clip in [*clips, silent, video]:
+        assert audio_duration(clip) == pytest.approx(ffprobe_audio_s(clip), abs=1e-6), clip
+    assert audio_duration(clips[2]) == pytest.approx(2.7, abs=0.01) and audio_duration(silent) == 0
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(b"not an mp4 at all" * 10)
+    with pytest.raises(PermanentError, match="cannot read the clip's audio in notes.mp4"):
+        audio_duration(text)
 
 
 def test_copies_start_only_shortly_after_a_keyframe_of_an_h264_source(tmp_path):
