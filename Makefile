@@ -77,11 +77,12 @@ lint: setup
 	$(VENV)/bin/buf lint
 
 # Figures, never assertions: each stage alone, then the whole pipeline against the decode floor, a
-# sequential baseline and a second replica of its heaviest worker, then models in-process vs on
-# Triton (bench/out/*.json).
+# sequential baseline and a second replica of its heaviest worker, then where its CPU goes (py-spy),
+# then models in-process vs on Triton (bench/out/*.json).
 bench: setup
 	$(PY) -m bench.stages $(VIDEO)
 	$(PY) -m bench.pipeline $(VIDEO)
+	$(PY) -m bench.profile $(VIDEO)
 	$(PY) -m bench.triton
 
 clean:

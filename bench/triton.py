@@ -1,7 +1,8 @@
 """Models in-process vs on Triton (the local CPU server with deploy/triton/models, or one at
 EMO_MODELS__TRITON_URL): face frames/s (MTCNN on 427x240 frames, 8 per request), faces/s through
-FER, audio seconds/s through the speech-emotion CNN (one clip per request), texts/s, with 1 and
-4 workers calling at once, and the p50 latency of one call. Writes bench/out/triton.json.
+FER, audio seconds/s through the speech-emotion CNN and through Whisper (one clip per request),
+texts/s, with 1 and 4 workers calling at once, and the p50 latency of one call. Writes
+bench/out/triton.json.
 Usage: python -m bench.triton"""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,27 +24,33 @@ from services.common.backend import backend_for
 from services.common.config import ModelsConfig
 
 SER = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
+JFK = ASSETS / "speech_en" / "faster_whisper_jfk.flac"
 ROUNDS = 12
 
 
-def workloads() -> dict[str, tuple[str, dict, float, str]]:
-    """name -> (model, one call's inputs, units per call, unit)."""
+def workloads() -> dict[str, tuple[str, dict, float, str, int]]:
+    """name -> (model, one call's inputs, units per call, unit, rounds per worker)."""
     frame = data.astronaut()[16:256, 42:469]  # 427x240, one face
     rng = np.random.RandomState(0)
     faces = rng.uniform(-1, 1, (64, 1, 64, 64)).astype(np.float32)
     texts = np.array([b"I can't believe you did this to me"] * 16, dtype=object)
     loads = {
-        "face detector": ("face_detector", {"images": np.stack([frame] * 8)}, 8, "frames"),
-        "facial emotion": ("facial_emotion", {"faces": faces}, 64, "faces"),
-        "text emotion": ("text_emotion", {"texts": texts}, 16, "texts"),
+        "face detector": ("face_detector", {"images": np.stack([frame] * 8)}, 8, "frames", ROUNDS),
+        "facial emotion": ("facial_emotion", {"faces": faces}, 64, "faces", ROUNDS),
+        "text emotion": ("text_emotion", {"texts": texts}, 16, "texts", ROUNDS),
     }
     if SER.is_file():
         clip = (rng.randn(1, 48000) * 0.1).astype(np.float32)
-        loads["speech emotion"] = ("speech_emotion", {"audio": clip}, 3.0, "audio s")
+        loads["speech emotion"] = ("speech_emotion", {"audio": clip}, 3.0, "audio s", ROUNDS)
+    if JFK.is_file():  # 11 s of real speech
+        cmd = ["ffmpeg", "-v", "error", "-i", str(JFK), "-ac", "1", "-ar", "16000", "-f", "f32le", "-"]
+        speech = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.float32)[None]
+        inputs = {"audio": speech, "language": np.array([[b"en"]], dtype=object)}
+        loads["whisper"] = ("whisper", inputs, speech.shape[1] / 16000, "audio s", 2)
     return loads
 
 
-def measure(backend, model: str, inputs: dict, workers: int) -> tuple[float, float]:
+def measure(backend, model: str, inputs: dict, workers: int, rounds: int) -> tuple[float, float]:
     """(calls/s with `workers` calling at once, p50 seconds of one call alone)."""
     backend.infer(model, inputs)  # loads / warms the model
     alone = []
@@ -52,8 +60,8 @@ def measure(backend, model: str, inputs: dict, workers: int) -> tuple[float, flo
         alone.append(time.perf_counter() - started)
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda _: backend.infer(model, inputs), range(ROUNDS * workers)))
-    return ROUNDS * workers / (time.perf_counter() - started), statistics.median(alone)
+        list(pool.map(lambda _: backend.infer(model, inputs), range(rounds * workers)))
+    return rounds * workers / (time.perf_counter() - started), statistics.median(alone)
 
 
 def main() -> None:
@@ -70,10 +78,10 @@ def main() -> None:
     on_triton = backend_for(ModelsConfig(backend="triton", triton_url=url))
     rows = []
     try:
-        for name, (model, inputs, units, unit) in loads.items():
+        for name, (model, inputs, units, unit, rounds) in loads.items():
             for backend_name, backend in (("in-process", inprocess), ("triton", on_triton)):
                 for workers in (1, 4):
-                    rate, p50 = measure(backend, model, inputs, workers)
+                    rate, p50 = measure(backend, model, inputs, workers, rounds)
                     rows.append(
                         {"model": name, "backend": backend_name, "workers": workers, "unit": unit,
                          "per_s": rate * units, "p50_ms": p50 * 1000}
