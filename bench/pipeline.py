@@ -87,12 +87,24 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items() if v - before.get(k, 0.0) > 0}
 
 
-def main() -> None:
+def bench_video() -> Path:
+    """The video named on the command line, else the generated 10-minute 480p one (made once)."""
     OUT.mkdir(exist_ok=True)
     video = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else OUT / "bench_10min_480p.mp4"
     if not video.exists():
         print("generating a 10-minute 480p video with speech, pauses and a face ...", flush=True)
         sample.sample_video(video, repeat=40, size="854x480")
+    return video
+
+
+def models_env() -> dict[str, str]:
+    """The speech-emotion weights by path where the assets have them."""
+    ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
+    return {"EMO_MODELS__SPEECH_EMOTION_PATH": str(ser)} if ser.is_file() else {}
+
+
+def main() -> None:
+    video = bench_video()
     duration = probe(video).duration_s
     report: dict = {"video": str(video), "duration_s": duration}
     decode = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "null", "-"]
@@ -125,11 +137,7 @@ def main() -> None:
                 ]
                 subprocess.run([*cmd, str(media / f"{prefix}{i}.mp4")], check=True)
         url, server = serve_directory(media)
-        env = {}
-        ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
-        if ser.is_file():
-            env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)
-        with LocalStack(tmp / "stack", env=env) as stack:
+        with LocalStack(tmp / "stack", env=models_env()) as stack:
             os.environ.update(stack.env())
             runs = {}
             for name, engine in (("without_asr", "none"), ("with_asr", "sphinx")):

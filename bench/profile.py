@@ -17,8 +17,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.pipeline import ASSETS, OUT, run_job
-from deploy import sample
+from bench.pipeline import OUT, bench_video, models_env, run_job
 from deploy.stack import LocalStack
 from deploy.webserver import serve_directory
 from services.common.gen.emofactory.v1 import common_pb2
@@ -67,19 +66,11 @@ def summarize(raw: Path, own_s: float, top: int = 5) -> list[tuple[str, float, f
 
 
 def main() -> None:
-    OUT.mkdir(exist_ok=True)
-    video = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else OUT / "bench_10min_480p.mp4"
-    if not video.exists():
-        print("generating a 10-minute 480p video with speech, pauses and a face ...", flush=True)
-        sample.sample_video(video, repeat=40, size="854x480")
+    video = bench_video()
     folder = OUT / "profile"
     folder.mkdir(exist_ok=True)
-    env = {}
-    ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
-    if ser.is_file():
-        env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)
     url, server = serve_directory(video.parent)
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=env) as stack:
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=models_env()) as stack:
         os.environ.update(stack.env())
         pids = {name: stack.procs[name].pid for name in SERVICES if name in stack.procs}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}

