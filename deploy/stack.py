@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import grpc
@@ -99,14 +100,15 @@ def wait_for_signal(running=lambda: True) -> None:
         time.sleep(0.2)
 
 
-class Started:
+class Started(ABC):
     """`with X(...) as x:` starts x and always stops what it started, also when starting fails."""
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Safe to call on a half-started or stopped instance."""
 
     def __enter__(self):
         try:
