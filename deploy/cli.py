@@ -30,12 +30,33 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deploy.stack import ROOT, LocalStack, state_of
-from services.common.config import StoreConfig, load_section
+from services.asr.config import AsrConfig
+from services.audio.config import AudioConfig
+from services.catalog.config import CatalogConfig
+from services.common.config import BusConfig, ModelsConfig, ServerConfig, StoreConfig, load_section
 from services.common.gen.emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 from services.common.jobs import PIPELINE
 from services.common.store import ObjectStore
+from services.ingest.config import IngestConfig
+from services.labeler.config import LabelerConfig
+from services.vad.config import VadConfig
+from services.vision.config import VisionConfig
 
-console = Console()
+# soft_wrap: a summary stays one line (paths are not broken across lines) however narrow the terminal.
+console = Console(soft_wrap=True)
+SETTINGS = {
+    "bus": BusConfig,
+    "store": StoreConfig,
+    "server": ServerConfig,
+    "models": ModelsConfig,
+    "ingest": IngestConfig,
+    "audio": AudioConfig,
+    "vad": VadConfig,
+    "vision": VisionConfig,
+    "asr": AsrConfig,
+    "labeler": LabelerConfig,
+    "catalog": CatalogConfig,
+}
 DATA_DIR = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
 SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 
@@ -55,13 +76,20 @@ def parse_source(text: str) -> common_pb2.Source:
 
 
 def job_config(config_file: str | None) -> common_pb2.JobConfig:
+    """The file's `job:` options; every other section is checked here as the services would read it,
+    so an unknown section or setting fails the command, not a service."""
     if not config_file:
         return common_pb2.JobConfig()
+    try:
+        for section, cls in SETTINGS.items():
+            load_section(cls, section, {"EMO_CONFIG": config_file})
+    except (ValueError, yaml.YAMLError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
     data = yaml.safe_load(Path(config_file).read_text()) or {}
     try:
         return ParseDict(data.get("job") or {}, common_pb2.JobConfig())
     except Exception as exc:  # json_format says which field
-        raise click.BadParameter(f"{config_file}: job: {exc}") from exc
+        raise click.BadParameter(f"{config_file}: job: {exc}", param_hint="--config") from exc
 
 
 @contextlib.contextmanager
@@ -75,10 +103,6 @@ def connected(config_file: str | None = None, local_roots: tuple[str, ...] = ())
     env = {"EMO_INGEST__LOCAL_ROOTS": ",".join(local_roots or (str(Path.cwd()),))}
     if config_file:
         env["EMO_CONFIG"] = str(Path(config_file).resolve())
-    ser = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "assets"))
-    ser = ser / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
-    if "EMO_MODELS__SPEECH_EMOTION_PATH" not in os.environ and ser.is_file():
-        env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)  # GPL-3.0 weights: by path, never bundled
     console.print(f"[dim]no stack is up under {DATA_DIR}: starting one for this run[/dim]")
     started = time.monotonic()
     with LocalStack(DATA_DIR.parent / "run", env=env) as stack:
@@ -132,6 +156,15 @@ def watch(addresses, job_id: str, timeout_s: float) -> common_pb2.Job:
             time.sleep(0.5)
 
 
+def video_progress(video: common_pb2.VideoStatus) -> str:
+    """How far a video got: the stages it finished, or the first that failed or skipped it."""
+    for s in video.stages:
+        if s.state in (common_pb2.STAGE_STATE_FAILED, common_pb2.STAGE_STATE_SKIPPED):
+            return f"{s.stage} {common_pb2.StageState.Name(s.state).removeprefix('STAGE_STATE_').lower()}"
+    done = [s.stage for s in video.stages if s.state == common_pb2.STAGE_STATE_DONE]
+    return f"done through {done[-1]}" if done else "pending"
+
+
 def print_job(job: common_pb2.Job) -> None:
     console.print(f"job [bold]{job.job_id}[/bold]: {common_pb2.JobState.Name(job.state).removeprefix('JOB_STATE_')}")
     table = Table("stage", "pending", "done", "failed", "skipped", "flagged")
@@ -140,6 +173,9 @@ def print_job(job: common_pb2.Job) -> None:
     console.print(table)
     for error in job.errors:
         console.print(f"[red]job error[/red]: {error}")
+    for video in job.videos:  # one line each: a source is never broken across lines
+        line = f"video {video.video_id}: {video.source} ({video.title!r}), {video_progress(video)}"
+        console.print(line, markup=False, highlight=False)
     for video in job.videos:
         for s in video.stages:
             if s.state in (common_pb2.STAGE_STATE_FAILED, common_pb2.STAGE_STATE_SKIPPED):
@@ -167,18 +203,32 @@ def release_request(name: str, seed: int, ratios: str | None, **filters) -> cata
     return request
 
 
+def rpc_message(exc: grpc.RpcError) -> str:
+    """The service's error, with what to do where the cause is the local stack's set-up."""
+    message = f"{exc.code().name}: {exc.details()}"
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        message += f"\n(is the stack up? start it with `emofactory up`; its log: {DATA_DIR / 'stack.out'})"
+    elif "outside the allowed roots" in (exc.details() or ""):
+        message += (
+            "\n(allow a folder with `emofactory up --local-root DIR` or EMO_INGEST__LOCAL_ROOTS=DIR,...;"
+            " `emofactory run` without a stack allows the sources' own folders)"
+        )
+    return message
+
+
 def fail_on_rpc(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
-            raise click.ClickException(f"{exc.code().name}: {exc.details()}") from exc
+            raise click.ClickException(rpc_message(exc)) from exc
 
     wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
     return wrapper
 
 
 @click.group(help=__doc__)
+@click.version_option(package_name="emofactory", prog_name="emofactory")
 def main() -> None:
     pass
 

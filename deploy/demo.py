@@ -32,6 +32,7 @@ def main() -> int:
         print(
             f"  {clip['split']:10s} {clip['start_s']:6.2f}-{clip['end_s']:6.2f} s {clip['label']:10s}"
             f" {clip['confidence']:.2f}  {clip['media'].get('mp4', '')}  {clip['transcript']!r}"
+            f"  from {clip['source']} (ingested {clip['ingested_at']})"
         )
     return 0 if manifest["clips"] else 1
 

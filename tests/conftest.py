@@ -19,8 +19,8 @@ ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "asse
 
 @pytest.fixture(scope="session")
 def assets() -> Path:
-    if not ASSETS.is_dir():
-        pytest.skip(f"assets folder {ASSETS} is absent (set EMOFACTORY_ASSETS)")
+    if not (ASSETS / "MANIFEST.tsv").is_file():
+        pytest.skip(f"the test assets are absent from {ASSETS} (set EMOFACTORY_ASSETS to their folder)")
     return ASSETS
 
 

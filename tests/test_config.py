@@ -37,3 +37,14 @@ def test_per_job_options_override_only_what_is_set():
     config = apply_options(VadConfig(aggressiveness=1), options)
     assert (config.max_segment_s, config.speaker_change, config.aggressiveness) == (3.0, False, 1)
     assert apply_options(VadConfig(), common_pb2.VadOptions()) == VadConfig()
+
+
+def test_a_settings_file_with_an_unknown_section_or_setting_stops_with_its_name(tmp_path):
+    path = tmp_path / "emo.yaml"
+    path.write_text("vda:\n  aggressiveness: 1\n")
+    with pytest.raises(ValueError, match="unknown section 'vda'"):
+        load_section(VadConfig, "vad", {"EMO_CONFIG": str(path)})
+    path = tmp_path / "emo2.yaml"
+    path.write_text("job: {}\nvad:\n  agressiveness: 1\n")
+    with pytest.raises(ValueError, match="emo2.yaml: vad: unknown setting 'agressiveness'"):
+        load_section(VadConfig, "vad", {"EMO_CONFIG": str(path)})

@@ -28,6 +28,7 @@ class Video(Base):
     __tablename__ = "videos"
 
     video_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The source as given: a URL, a local path or an s3:// URI.
     source: Mapped[str] = mapped_column(Text, default="")
     title: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(35), default="")
@@ -35,6 +36,8 @@ class Video(Base):
     group_key: Mapped[str] = mapped_column(String(255), index=True)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     info: Mapped[dict] = mapped_column(JSON, default=dict)
+    # When its job was submitted (ingest records it in the info JSON); None for rows made before.
+    ingested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Clip(Base):

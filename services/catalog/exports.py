@@ -24,6 +24,8 @@ from services.common.emotions import CANONICAL
 
 FORMATS = ("jsonl", "csv", "webdataset", "parquet")
 MEDIA = {"mp4": "video", "wav": "audio", "jpg": "frame"}
+# Where each clip came from (records.source_fields).
+SOURCE_FIELDS = ("source", "source_title", "source_duration_s", "ingested_at")
 # MELD's sentiment of each class (surprise can go either way: MELD marks it per utterance).
 SENTIMENT = {"anger": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative"}
 SENTIMENT |= {"happiness": "positive", "neutral": "neutral", "surprise": "ambiguous"}
@@ -51,6 +53,7 @@ def write_csv(records: Sequence[dict], out_dir: Path, split: str) -> Path:
         writer.writerow(
             ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"]
             + ["StartTime", "EndTime", "Clip_ID", "Confidence", "Language", "Video"]
+            + ["Source", "Source_Title", "Source_Duration", "Ingested_At"]
         )
         for n, r in enumerate((r for r in records if r["split"] == split), 1):
             dialogue = dialogues.setdefault(r["video_id"], len(dialogues))
@@ -59,6 +62,7 @@ def write_csv(records: Sequence[dict], out_dir: Path, split: str) -> Path:
                 [n, r["transcript"], "", r["label"], SENTIMENT[r["label"]], dialogue, utterance]
                 + [_timestamp(r["start_s"]), _timestamp(r["end_s"]), r["clip_id"], r["confidence"], r["language"]]
                 + [r["media"].get("mp4", "")]
+                + [r[k] for k in SOURCE_FIELDS]
             )
     return path
 
@@ -105,6 +109,7 @@ def write_parquet(records: Sequence[dict], out_dir: Path) -> list[Path]:
                 "confidence": [r["confidence"] for r in rows],
                 "language": [r["language"] for r in rows],
                 "face_ratio": [r["face_ratio"] for r in rows],
+                **{k: [r[k] for r in rows] for k in SOURCE_FIELDS},
                 **{MEDIA[ext]: [r["media"].get(ext, "") for r in rows] for ext in MEDIA},
             }
         )

@@ -16,6 +16,7 @@ from services.catalog import db
 from services.catalog.config import CatalogConfig
 from services.catalog.exports import FORMATS, write_exports
 from services.catalog.queries import clip_query
+from services.catalog.records import source_fields
 from services.catalog.releases import SPLITS, Candidate, balance, split_release
 from services.catalog.report import write_report
 from services.common.errors import InvalidRequest
@@ -60,10 +61,11 @@ def release_id_of(params: dict) -> str:
     return "r" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:15]
 
 
-def _record(clip: db.Clip, split: str, group: str, media: dict[str, str]) -> dict:
+def _record(clip: db.Clip, video: db.Video, split: str, group: str, media: dict[str, str]) -> dict:
     return {
         "clip_id": clip.clip_id,
         "video_id": clip.video_id,
+        **source_fields(video),
         "group": group,
         "split": split,
         "start_s": round(clip.start_s, 3),
@@ -96,10 +98,10 @@ def create_release(
     filter_.include_rejected, filter_.release, filter_.split = False, "", ""
     Session = db.sessions(config.database_url)
     with Session() as session:
-        found = {c.clip_id: (c, g) for c, g, _ in session.execute(clip_query(filter_)).all() if c.mp4_key}
+        found = {c.clip_id: (c, v) for c, v, _ in session.execute(clip_query(filter_)).all() if c.mp4_key}
         candidates = [
-            Candidate(c.clip_id, c.label, c.confidence, request.groups.get(c.video_id, g), c.duration_s)
-            for c, g in found.values()
+            Candidate(c.clip_id, c.label, c.confidence, request.groups.get(c.video_id, v.group_key), c.duration_s)
+            for c, v in found.values()
         ]
         chosen = balance(candidates, params["neutral_ratio"], params["max_per_class"], params["seed"])
         splits = split_release(chosen, params["split_ratios"], params["seed"])
@@ -113,13 +115,13 @@ def create_release(
                 session.add(
                     db.ReleaseClip(release_id=release_id, clip_id=candidate.clip_id, split=split, position=position)
                 )
-                clip = found[candidate.clip_id][0]
+                clip, video = found[candidate.clip_id]
                 media = {}
                 for ext, key in (("mp4", clip.mp4_key), ("wav", clip.wav_key), ("jpg", clip.frame_key)):
                     if key:
                         media[ext] = f"media/{clip.clip_id}.{ext}"
                         store.get_file(store.ref(key), root / media[ext])
-                records.append(_record(clip, split, candidate.group, media))
+                records.append(_record(clip, video, split, candidate.group, media))
         session.commit()
     manifest = {
         "release_id": release_id,

@@ -15,9 +15,9 @@ MAX_PAGE = 1000
 
 
 def clip_query(request: catalog_pb2.ListClipsRequest):
-    """SELECT (Clip, group, split) rows matching the request's filters, in clip_id order."""
+    """SELECT (Clip, Video, split) rows matching the request's filters, in clip_id order."""
     split_column = db.ReleaseClip.split if request.release else None
-    query = select(db.Clip, db.Video.group_key, split_column).join(db.Video, db.Video.video_id == db.Clip.video_id)
+    query = select(db.Clip, db.Video, split_column).join(db.Video, db.Video.video_id == db.Clip.video_id)
     if request.release:
         query = query.join(db.ReleaseClip, db.ReleaseClip.clip_id == db.Clip.clip_id).where(
             db.ReleaseClip.release_id == request.release
@@ -44,7 +44,7 @@ def clip_query(request: catalog_pb2.ListClipsRequest):
 
 
 def list_page(session, request: catalog_pb2.ListClipsRequest) -> tuple[list[tuple], str]:
-    """One page of (Clip, group, split) and the token of the next page ("" at the end).
+    """One page of (Clip, Video, split) and the token of the next page ("" at the end).
     The token is the last clip id: pages stay right while clips are added."""
     if request.page_size < 0:
         raise InvalidRequest("page_size", "must not be negative")

@@ -3,6 +3,8 @@ segment; a Clip row becomes the Clip message that ListClips and GetClip return."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from google.protobuf.json_format import MessageToDict
 
 from services.catalog import db
@@ -17,6 +19,37 @@ def group_of(info: dict, video_id: str, fields) -> str:
         if value:
             return f"{name}:{value}"
     return f"video:{video_id}"
+
+
+def video_row(event: events_pb2.SegmentsLabeled, info: dict, group_fields) -> db.Video:
+    """The video's row from the info JSON that ingest stored: its source as given, title, duration,
+    ingest time and source group."""
+    ingested_at = info.get("ingested_at")
+    return db.Video(
+        video_id=event.video_id,
+        source=info.get("source") or info.get("webpage_url") or info.get("original_url") or "",
+        title=info.get("title") or "",
+        language=event.context.language,
+        group_key=group_of(info, event.video_id, group_fields),
+        duration_s=float(info.get("source_duration_s") or info.get("duration") or 0.0),
+        ingested_at=datetime.fromisoformat(ingested_at) if ingested_at else None,
+        info={k: info[k] for k in ("id", "title", "series", "playlist_id", "channel", "duration") if k in info},
+    )
+
+
+def _utc(stamp: datetime) -> datetime:
+    """SQLite keeps no time zone: the stored times are UTC."""
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def source_fields(video: db.Video) -> dict:
+    """Where a clip came from, as every clip record and export carries it."""
+    return {
+        "source": video.source,
+        "source_title": video.title,
+        "source_duration_s": round(video.duration_s, 3),
+        "ingested_at": _utc(video.ingested_at).isoformat() if video.ingested_at else "",
+    }
 
 
 def _dict(message) -> dict:
@@ -66,8 +99,9 @@ def _scores(data: dict) -> common_pb2.EmotionScores | None:
     return common_pb2.EmotionScores(**{k: v for k, v in data.items() if k in (*CANONICAL, "model")}) if data else None
 
 
-def to_message(row: db.Clip, bucket: str, group: str = "", split: str = "") -> catalog_pb2.Clip:
+def to_message(row: db.Clip, bucket: str, video: db.Video, split: str = "") -> catalog_pb2.Clip:
     clip = catalog_pb2.Clip(
+        **source_fields(video),
         clip_id=row.clip_id,
         video_id=row.video_id,
         job_id=row.job_id,
@@ -79,7 +113,7 @@ def to_message(row: db.Clip, bucket: str, group: str = "", split: str = "") -> c
         sync_ok=row.sync_ok,
         flags=row.flags,
         split=split,
-        group=group,
+        group=video.group_key,
     )
     for field, key, kind in (
         ("video", row.mp4_key, "video/mp4"),

@@ -33,7 +33,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         def run():
             with self._session() as session:
                 rows, token = list_page(session, request)
-                clips = [to_message(c, self.rt.store.bucket, g, s or "") for c, g, s in rows]
+                clips = [to_message(c, self.rt.store.bucket, v, s or "") for c, v, s in rows]
                 return catalog_pb2.ListClipsResponse(clips=clips, next_page_token=token)
 
         return await asyncio.to_thread(run)
@@ -47,8 +47,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 clip = session.get(db.Clip, request.clip_id)
                 if clip is None:
                     raise NotFound(f"no clip {request.clip_id!r}")
-                group = session.get(db.Video, clip.video_id).group_key
-                return catalog_pb2.GetClipResponse(clip=to_message(clip, self.rt.store.bucket, group))
+                video = session.get(db.Video, clip.video_id)
+                return catalog_pb2.GetClipResponse(clip=to_message(clip, self.rt.store.bucket, video))
 
         return await asyncio.to_thread(run)
 

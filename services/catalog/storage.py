@@ -14,7 +14,7 @@ from pathlib import Path
 from services.catalog import db
 from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
 from services.catalog.config import CatalogConfig
-from services.catalog.records import clip_rows, group_of
+from services.catalog.records import clip_rows, video_row
 from services.common.gen.emofactory.v1 import events_pb2
 from services.common.media import read_pcm
 from services.common.service import Runtime
@@ -75,17 +75,7 @@ def catalog_video(
 
         with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:
             list(pool.map(cut_and_store, todo))  # FFmpeg does the work; threads only wait on it
-        session.merge(
-            db.Video(
-                video_id=event.video_id,
-                source=info.get("webpage_url") or info.get("original_url") or "",
-                title=info.get("title") or "",
-                language=event.context.language,
-                group_key=group_of(info, event.video_id, config.group_fields),
-                duration_s=float(info.get("duration") or 0.0),
-                info={k: info[k] for k in ("id", "title", "series", "playlist_id", "channel", "duration") if k in info},
-            )
-        )
+        session.merge(video_row(event, info, config.group_fields))
         for row in rows:
             session.merge(row)
         session.commit()

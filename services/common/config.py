@@ -92,11 +92,21 @@ def with_settings(base: T, values: Mapping[str, Any], where: str) -> T:
     return dataclasses.replace(base, **changes)
 
 
+# The sections a settings file may have: one per config class, and `job` (per-job options, read by the CLI).
+SECTIONS = ("bus", "store", "server", "models", "ingest", "audio", "vad", "vision", "asr", "labeler", "catalog", "job")
+
+
 @cache
 def _yaml_file(path: str) -> dict:
     data = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of sections")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown section {unknown[0]!r} (known: {', '.join(SECTIONS)})")
+    for name, section in data.items():
+        if section is not None and not isinstance(section, dict):
+            raise ValueError(f"{path}: section {name!r} must be a mapping of settings")
     return data
 
 
@@ -105,7 +115,8 @@ def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = Non
     env = os.environ if env is None else env
     config = cls() if base is None else base
     if env.get("EMO_CONFIG"):
-        config = with_settings(config, _yaml_file(env["EMO_CONFIG"]).get(section) or {}, section)
+        path = env["EMO_CONFIG"]
+        config = with_settings(config, _yaml_file(path).get(section) or {}, f"{path}: {section}")
     prefix = f"EMO_{section.upper()}__"
     from_env = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
     return with_settings(config, from_env, prefix.rstrip("_"))

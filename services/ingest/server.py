@@ -69,6 +69,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         ctx = common_pb2.JobContext(
             job_id=job_id, language=request.language or self.defaults.default_language, config=options
         )
+        ctx.submitted_at.GetCurrentTime()
         job = common_pb2.Job(job_id=job_id, sources=request.sources, context=ctx)
         created = await self.rt.jobs.create(job)
         # Published even for a known job_id: a retry after a crash between the two steps still

@@ -64,6 +64,17 @@ def fetch(source: common_pb2.Source, config: IngestConfig, rt: Runtime, tmp: Pat
     return target, {"title": Path(key).stem, "source": source.s3_uri}
 
 
+def provenance(event: events_pb2.VideoDiscovered, media: common_pb2.MediaInfo) -> dict:
+    """What every clip of the video records of where it came from: the source as given (URL, local
+    path or s3:// URI), its title and duration, and when its job was submitted (deterministic, so a
+    redelivery writes the same info JSON)."""
+    return {
+        "source": sources.describe(event.source),
+        "source_duration_s": round(media.duration_s, 3),
+        "ingested_at": event.context.submitted_at.ToJsonString() if event.context.HasField("submitted_at") else "",
+    }
+
+
 def make_handler(rt: Runtime):
     defaults = load_section(IngestConfig, "ingest")
 
@@ -109,6 +120,7 @@ def make_handler(rt: Runtime):
             if reason:
                 await rt.jobs.record(ctx.job_id, video_id, "ingest", common_pb2.STAGE_STATE_SKIPPED, reason)
                 return
+            info |= provenance(event, media)
             info_doc = json.dumps(info, sort_keys=True, default=str).encode()
             info_ref = await asyncio.to_thread(rt.store.put_bytes, info_key, info_doc, "application/json")
             video_ref = await asyncio.to_thread(rt.store.put_file, video_key, path, "video/mp4")
