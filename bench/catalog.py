@@ -13,18 +13,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deploy.stack import LocalStack
-from services.catalog import db
-from services.catalog.clips import copy_keyframes, cut_clip, preroll_s
-from services.catalog.config import CatalogConfig
-from services.catalog.publish import create_release
-from services.common.config import StoreConfig, load_section
-from services.common.emotions import CANONICAL
-from services.common.gen.emofactory.v1 import catalog_pb2
-from services.common.media import read_pcm
-from services.common.store import ObjectStore
-from services.vad.config import VadConfig
-from services.vad.stage import segment_speech, to_segments
+from emofactory.core.config import StoreConfig, load_section
+from emofactory.core.emotions import CANONICAL
+from emofactory.core.media import read_pcm
+from emofactory.core.store import ObjectStore
+from emofactory.local import LocalStack
+from emofactory.stages.catalog import db
+from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.publish import create_release
+from emofactory.stages.vad.config import VadConfig
+from emofactory.stages.vad.segmentation import segment_speech, to_segments
+from emofactory.v1 import catalog_pb2
 
 VIDEO = Path(__file__).parent / "out" / "bench_10min_480p.mp4"
 

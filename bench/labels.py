@@ -12,18 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from services.common.backend import backend_for
-from services.common.config import ModelsConfig
-from services.common.emotions import CANONICAL, emotion_name
-from services.common.gen.emofactory.v1 import common_pb2, labeler_pb2
-from services.common.media import probe
-from services.labeler.config import LabelerConfig
-from services.labeler.stage import label_segments
-from services.vision.config import VisionConfig
-from services.vision.stage import analyze_video
-from services.vision.storage import summarize
+from dev.assets import ASSETS
+from emofactory.core.config import ModelsConfig
+from emofactory.core.emotions import CANONICAL, emotion_name
+from emofactory.core.media import probe
+from emofactory.models.backends import backend_for
+from emofactory.stages.labeler.config import LabelerConfig
+from emofactory.stages.labeler.labels import label_segments
+from emofactory.stages.vision.analysis import analyze_video
+from emofactory.stages.vision.config import VisionConfig
+from emofactory.stages.vision.stage import summarize
+from emofactory.v1 import common_pb2, labeler_pb2
 
-ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
 RAVDESS = {"01": "neutral", "02": "neutral", "03": "happiness", "04": "sadness", "05": "anger", "06": "fear"}
 RAVDESS |= {"07": "disgust", "08": "surprise"}
 CREMA = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral", "SAD": "sadness"}
@@ -67,7 +67,7 @@ def main() -> None:
     os.environ.setdefault(
         "EMO_MODELS__SPEECH_EMOTION_PATH", str(ASSETS / "ser_weights/marcogdepinto_Emotion_Voice_Detection_Model.h5")
     )
-    from services.common.config import load_section
+    from emofactory.core.config import load_section
 
     backend = backend_for(load_section(ModelsConfig, "models"))
     strategies = {

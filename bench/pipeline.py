@@ -26,14 +26,14 @@ from pathlib import Path
 import grpc
 
 from bench.baseline import run_baseline
-from deploy import sample
-from deploy.stack import LocalStack
-from deploy.webserver import serve_directory
-from services.common.gen.emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
-from services.common.media import probe
+from dev import sample
+from dev.assets import ASSETS
+from dev.webserver import serve_directory
+from emofactory.core.media import probe
+from emofactory.local import LocalStack
+from emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 
 OUT = Path(__file__).parent / "out"
-ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
 SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 # The demo's labelling (face only: the generated speech carries no emotion), so every segment becomes a clip.
 LABELER = common_pb2.LabelerOptions(modalities=["face"])

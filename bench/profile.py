@@ -18,15 +18,15 @@ from collections import Counter
 from pathlib import Path
 
 from bench.pipeline import OUT, bench_video, models_env, run_job
-from deploy.stack import LocalStack
-from deploy.webserver import serve_directory
-from services.common.gen.emofactory.v1 import common_pb2
+from dev.webserver import serve_directory
+from emofactory.local import LocalStack
+from emofactory.pipeline import NAMES
+from emofactory.v1 import common_pb2
 
 RATE = 50  # samples per second per process
 OURS = ("services/", "deploy/")
 TICKS = os.sysconf("SC_CLK_TCK")
 # The services that run a stage (the servers and replicas are not sampled).
-SERVICES = ("ingest", "audio", "vad", "vision", "asr", "labeler", "catalog")
 
 
 def py_spy() -> str:
@@ -72,7 +72,7 @@ def main() -> None:
     url, server = serve_directory(video.parent)
     with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=models_env()) as stack:
         os.environ.update(stack.env())
-        pids = {name: stack.procs[name].pid for name in SERVICES if name in stack.procs}
+        pids = {name: stack.procs[name].pid for name in NAMES if name in stack.procs}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         recorders = {
             name: subprocess.Popen(

@@ -5,7 +5,6 @@ Usage: python -m bench.stages [VIDEO]  (default: generated)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -14,22 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy import sample
-from deploy.webserver import serve_directory
-from services.audio.config import AudioConfig
-from services.audio.stage import extract_audio
-from services.common.backend import backend_for
-from services.common.config import ModelsConfig
-from services.common.media import probe, read_pcm
-from services.ingest import stage as ingest
-from services.ingest.config import IngestConfig
-from services.vad.config import VadConfig
-from services.vad.stage import segment_speech, to_segments
-from services.vision.config import VisionConfig
-from services.vision.stage import analyze_video
+from dev import sample
+from dev.assets import ASSETS
+from dev.webserver import serve_directory
+from emofactory.core.config import ModelsConfig
+from emofactory.core.media import probe, read_pcm
+from emofactory.models.backends import backend_for
+from emofactory.stages.audio.config import AudioConfig
+from emofactory.stages.audio.extract import extract_audio
+from emofactory.stages.ingest import ytdlp as ingest
+from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.vad.config import VadConfig
+from emofactory.stages.vad.segmentation import segment_speech, to_segments
+from emofactory.stages.vision.analysis import analyze_video
+from emofactory.stages.vision.config import VisionConfig
 
 OUT = Path(__file__).parent / "out"
-ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", Path(__file__).resolve().parents[2] / "shared" / "assets"))
 
 
 def timed(fn, *args):

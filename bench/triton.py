@@ -19,9 +19,9 @@ import numpy as np
 from skimage import data
 
 from bench.stages import ASSETS, OUT
-from deploy.triton.server import TritonServer
-from services.common.backend import backend_for
-from services.common.config import ModelsConfig
+from dev.triton import TritonServer
+from emofactory.core.config import ModelsConfig
+from emofactory.models.backends import backend_for
 
 SER = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
 JFK = ASSETS / "speech_en" / "faster_whisper_jfk.flac"

@@ -1,25 +1,42 @@
 """Shared fixtures: generated media (once per session), the assets folder, and one local stack
-(nats-server with JetStream, SeaweedFS S3, the services) for the integration tests."""
+(nats-server with JetStream, SeaweedFS S3, the services) for the integration tests. Each test is
+marked with its level from its folder (unit, integration, e2e, chart): `pytest -m unit` runs one."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
 
-from deploy import sample
-from deploy.stack import LocalStack
-from deploy.webserver import serve_directory
+from dev import sample
+from dev.assets import ASSETS, SER_WEIGHTS
+from dev.assets import present as assets_present
+from dev.webserver import serve_directory
+from emofactory.core.config import StoreConfig, load_section
+from emofactory.core.store import ObjectStore
+from emofactory.local import LocalStack
+from emofactory.pipeline import NAMES
+from emofactory.v1 import ingest_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = Path(os.environ.get("EMOFACTORY_ASSETS", ROOT.parent / "shared" / "assets"))
+
+
+LEVELS = ("unit", "integration", "e2e", "chart")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        level = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+        if level in LEVELS:
+            item.add_marker(getattr(pytest.mark, level))
 
 
 @pytest.fixture(scope="session")
 def assets() -> Path:
-    if not (ASSETS / "MANIFEST.tsv").is_file():
+    if not assets_present():
         pytest.skip(f"the test assets are absent from {ASSETS} (set EMOFACTORY_ASSETS to their folder)")
     return ASSETS
 
@@ -71,20 +88,30 @@ def stack(tmp_path_factory, media_dir):
     a killed worker's message comes back within a test."""
     data = tmp_path_factory.mktemp("stack")
     topology = yaml.safe_load((ROOT / "deploy" / "jetstream.yaml").read_text())
-    for consumer in topology["consumers"].values():
-        consumer["ack_wait_s"] = 5
+    topology["consumers"] = {name: {**topology["consumers"].get(name, {}), "ack_wait_s": 5} for name in NAMES}
     (data / "jetstream.yaml").write_text(yaml.safe_dump(topology))
     env = {
         "EMO_INGEST__LOCAL_ROOTS": str(media_dir),
         "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1",
         "EMO_BUS__HEARTBEAT_S": "1",
     }
-    ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
-    if ser.is_file():  # GPL-3.0 weights, used by path only; without them labels say the audio modality is missing
-        env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(ser)
+    # GPL-3.0 weights, used by path only; without them labels say the audio modality is missing
+    if SER_WEIGHTS.is_file():
+        env["EMO_MODELS__SPEECH_EMOTION_PATH"] = str(SER_WEIGHTS)
     with LocalStack(data, env=env, topology=data / "jetstream.yaml") as running:
         previous = dict(os.environ)
         os.environ.update(running.env())  # clients in the tests read the same settings
         yield running
         os.environ.clear()
         os.environ.update(previous)
+
+
+@pytest.fixture(scope="module")
+def ingest(stack):
+    with grpc.insecure_channel(stack.address("ingest")) as channel:
+        yield ingest_pb2_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def store(stack):
+    return ObjectStore(load_section(StoreConfig, "store"))

@@ -13,4 +13,4 @@ else
   echo "needs buildah or podman (apt-get install buildah podman runc)" >&2
   exit 1
 fi
-echo "built $tag; each service runs as: <image> services.<name> (ingest, audio, vad, vision, asr, labeler, catalog)"
+echo "built $tag; each service runs as: <image> emofactory.serve <name> (ingest, audio, vad, vision, asr, labeler, catalog)"

@@ -1,3 +1,3 @@
-from services.models.triton_python import triton_model
+from emofactory.models.triton_python import triton_model
 
 TritonPythonModel = triton_model("facial_emotion")

@@ -1,3 +1,0 @@
-from deploy.triton.server import main
-
-main()

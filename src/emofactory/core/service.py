@@ -1,0 +1,127 @@
+"""What every service process is: a gRPC server (health, reflection, the stage's servicer) and,
+beside it, the stage's JetStream worker; Prometheus metrics; graceful stop on SIGTERM/SIGINT.
+
+Resources close in reverse order through an AsyncExitStack: health goes NOT_SERVING, the worker
+finishes its message and hands back the rest, the gRPC server drains, NATS drains."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from emofactory.core import bus
+from emofactory.core.config import BusConfig, ServerConfig, StoreConfig, load_section
+from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, TransientError
+from emofactory.core.jobs import JobStore
+from emofactory.core.logs import setup_logging
+from emofactory.core.metrics import serve_metrics
+from emofactory.core.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a servicer and a worker handler get: connections and settings, opened once per process."""
+
+    name: str
+    server: ServerConfig
+    bus: BusConfig
+    store: ObjectStore
+    nc: object
+    js: object
+    jobs: JobStore
+    work_dir: str
+
+
+# Attaches a service's gRPC servicers to the server; returns their full names and its event handler (or None).
+Attach = Callable[[grpc.aio.Server, Runtime], tuple[list[str], bus.Handler | None]]
+
+
+@contextlib.asynccontextmanager
+async def abort_on_error(context):
+    """Our exceptions as gRPC status codes, with the exception's message."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except NotFound as exc:
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    except PermanentError as exc:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+    except TransientError as exc:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+
+def grpc_errors(method):
+    """A servicer method with abort_on_error around it."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        async with abort_on_error(context):
+            return await method(self, request, context)
+
+    return wrapper
+
+
+async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
+    """`stages`: the pipeline's stage names, in order (job status counts a video done through them)."""
+    server_cfg = load_section(ServerConfig, "server")
+    bus_cfg = load_section(BusConfig, "bus")
+    store = ObjectStore(load_section(StoreConfig, "store"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with AsyncExitStack() as stack:
+        nc = await bus.connect(bus_cfg, name)
+        stack.push_async_callback(nc.drain)
+        js = nc.jetstream()
+        await asyncio.to_thread(store.ensure_bucket)
+        work_dir = server_cfg.work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix=f"emo-{name}-"))
+        rt = Runtime(
+            name, server_cfg, bus_cfg, store, nc, js, await JobStore.open(js, bus_cfg.jobs_bucket, stages), work_dir
+        )
+
+        server = grpc.aio.server()
+        health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        names, handler = attach(server, rt)
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
+        port = server.add_insecure_port(f"{server_cfg.host}:{server_cfg.grpc_port}")
+        await server.start()
+        stack.push_async_callback(server.stop, server_cfg.grace_s)
+        serve_metrics(server_cfg.metrics_port, server_cfg.host)
+
+        worker_task = None
+        if handler and server_cfg.worker:
+            worker = bus.StageWorker(name, nc, rt.jobs, handler, bus_cfg)
+            worker_task = asyncio.create_task(worker.run(stop))
+            worker_task.add_done_callback(lambda _t: stop.set())  # a dead worker stops the process
+        for service in ("", *names):
+            await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"port": port, "services": names, "worker": worker_task is not None})
+
+        await stop.wait()
+        log.info("stopping")
+        await health.enter_graceful_shutdown()
+        if worker_task:
+            await worker_task  # re-raises a worker crash so the process exits non-zero
+
+
+def main(name: str, attach: Attach, stages: Sequence[str]) -> None:
+    setup_logging(name)
+    asyncio.run(serve(name, attach, stages))

@@ -1,0 +1,129 @@
+"""A stage: one step of the pipeline with a typed config and one entry point. It does not know how work
+reaches it: one JetStream adapter (`core.worker`), one gRPC adapter (`core.rpc`) and the in-process
+runner (`emofactory.run_local`) drive every stage the same way.
+
+    run(request, config) -> response     the typed entry point; request and response are the stage's
+                                         gRPC messages (DetectSegmentsRequest -> DetectSegmentsResponse)
+    on_event(subject, event, config)     an event of the pipeline -> an Output: the events for the next
+                                         stages and what the job's status records (by default:
+                                         request_of(event) -> run -> output_of(event, response))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from google.protobuf.message import Message
+
+from emofactory.core.config import load_section, options_over
+from emofactory.core.errors import PermanentError
+from emofactory.v1 import common_pb2
+
+
+@dataclass
+class StageContext:
+    """What a stage may touch: the object store (S3, or a folder in-process) and a scratch folder."""
+
+    store: Any
+    work_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """The stage's typed gRPC method: `package.Service/Method`, served by `run`."""
+
+    module: Any  # the generated *_pb2 module
+    service: str
+    method: str
+
+    @property
+    def descriptor(self):
+        return self.module.DESCRIPTOR.services_by_name[self.service].methods_by_name[self.method]
+
+    @property
+    def full_service(self) -> str:
+        return self.module.DESCRIPTOR.services_by_name[self.service].full_name
+
+
+@dataclass
+class Output:
+    """What one event made: events for the next stages (subject, payload) and the video's status."""
+
+    events: list[tuple[str, Message]] = field(default_factory=list)
+    state: int = common_pb2.STAGE_STATE_DONE
+    reason: str = ""
+    items: int = 0
+    flagged: int = 0
+    # Ingest only: the videos a job's sources stand for (video_id, source, title), and per-source errors;
+    # `resolved` marks the job's sources as all resolved (its status then settles with `errors`).
+    videos: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    resolved: bool = False
+
+    @property
+    def records_video(self) -> bool:
+        return not self.resolved
+
+
+class Stage:
+    name: ClassVar[str]
+    # Subjects it consumes (its durable consumer's filter) and may produce.
+    consumes: ClassVar[tuple[str, ...]]
+    produces: ClassVar[tuple[str, ...]] = ()
+    config_type: ClassVar[type]
+    rpc: ClassVar[Rpc | None] = None
+    # The check of per-job / per-request options over the defaults (each stage's `checked_options`).
+    check: ClassVar[Callable[[Any, Message | None], Any]] = staticmethod(options_over)
+
+    def __init__(self, ctx: StageContext, defaults: Any = None):
+        self.ctx = ctx
+        self.defaults = defaults if defaults is not None else load_section(self.config_type, self.name)
+
+    # -- config ---------------------------------------------------------------------------
+    def config_for(self, job: common_pb2.JobContext):
+        """The job's options for this stage (JobConfig.<name>) over the process's defaults."""
+        options = job.config
+        if self.name in options.DESCRIPTOR.fields_by_name and options.HasField(self.name):
+            return type(self).check(self.defaults, getattr(options, self.name))
+        return type(self).check(self.defaults, None)
+
+    def register_services(self, server, rt) -> list[str]:
+        """gRPC services of the stage beside its `rpc` (ingest's job API, the catalog's queries)."""
+        return []
+
+    # -- the entry points ---------------------------------------------------------------------
+    async def run(self, request: Message, config) -> Message:
+        raise PermanentError(f"the {self.name} stage has no request entry point")
+
+    def validate(self, request: Message) -> None:
+        """Refuses a request from outside (gRPC) that the stage cannot run, naming the field."""
+
+    def request_of(self, event: Message) -> Message:
+        raise PermanentError(f"the {self.name} stage does not take {type(event).__name__}")
+
+    def output_of(self, event: Message, response: Message) -> Output:
+        raise PermanentError(f"the {self.name} stage makes no event of {type(response).__name__}")
+
+    async def on_event(self, subject: str, event: Message, config) -> Output | None:
+        """None: nothing to do yet (a join waiting for its other half)."""
+        return self.output_of(event, await self.run(self.request_of(event), config))
+
+    def request_options(self, request: Message) -> Message | None:
+        return (
+            request.options if "options" in request.DESCRIPTOR.fields_by_name and request.HasField("options") else None
+        )
+
+
+def forward(event: Message, kind: type[Message], **fields) -> Message:
+    """The next event: the job context, video id and media refs carried over, plus what this stage adds."""
+    carried = {name: getattr(event, name) for name in ("context", "video_id", "video", "audio") if _has(event, name)}
+    return kind(**{name: value for name, value in carried.items() if name in kind.DESCRIPTOR.fields_by_name}, **fields)
+
+
+def _has(message: Message, name: str) -> bool:
+    descriptor = message.DESCRIPTOR.fields_by_name.get(name)
+    if descriptor is None:
+        return False
+    return message.HasField(name) if descriptor.message_type is not None else bool(getattr(message, name))

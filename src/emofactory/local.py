@@ -1,0 +1,354 @@
+"""The local stack: nats-server with JetStream, a SeaweedFS S3 server with credentials, the JetStream
+topology, and the services as processes, all on 127.0.0.1 under one data directory. It stops all
+it started. `python -m emofactory.local` runs it in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from emofactory.pipeline import NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
+
+
+def free_port(paired: bool = False) -> int:
+    """A free TCP port; `paired` also needs port + 10000 free (SeaweedFS's gRPC ports)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not paired:
+            return port
+        if port < 55000:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 10000))
+                    return port
+                except OSError:
+                    continue
+
+
+def _wait(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+# Loopback checks never go through an http_proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=1) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+
+
+def grpc_serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_signal(running=lambda: True) -> None:
+    """Blocks until SIGINT or SIGTERM (or until `running()` turns false): the foreground commands."""
+    stop = False
+
+    def request_stop(*_):
+        nonlocal stop
+        stop = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, request_stop)
+    while not stop and running():
+        time.sleep(0.2)
+
+
+class Started(ABC):
+    """`with X(...) as x:` starts x and always stops what it started, also when starting fails."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Safe to call on a half-started or stopped instance."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LocalStack(Started):
+    def __init__(
+        self,
+        data_dir: Path | str,
+        services=NAMES,
+        env: dict[str, str] | None = None,
+        topology: Path | str = ROOT / "deploy" / "jetstream.yaml",
+    ):
+        self.data_dir = Path(data_dir).resolve()
+        self.topology = Path(topology)
+        self.services = tuple(services)
+        self.extra_env = dict(env or {})
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+
+    # -- addresses and settings --------------------------------------------------------------
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['nats']}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"127.0.0.1:{self.ports['s3']}"
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[f'{service}_metrics']}/metrics"
+
+    def env(self) -> dict[str, str]:
+        """EMO_* settings that point a client or a service at this stack."""
+        env = {
+            "EMO_BUS__URL": self.nats_url,
+            "EMO_STORE__ENDPOINT": self.s3_endpoint,
+            "EMO_STORE__ACCESS_KEY": ACCESS_KEY,
+            "EMO_STORE__SECRET_KEY": SECRET_KEY,
+            "EMO_STORE__BUCKET": "emofactory",
+            # The catalog's embedded SQLite database lives with the stack's data.
+            "EMO_CATALOG__DATABASE_URL": f"sqlite:///{self.data_dir / 'catalog.db'}",
+        }
+        return {**env, **self.extra_env}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.start_nats()
+        self.start_s3()
+        self.provision()
+        for name in self.services:
+            self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
+        for name in self.services:
+            self.start_service(name)
+        for name in self.services:
+            self.wait_service(name)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_nats(self) -> None:
+        self.ports["nats"], self.ports["nats_monitor"] = free_port(), free_port()
+        proc = self._spawn(
+            "nats",
+            [
+                str(BIN / "nats-server"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.ports["nats"]),
+                "-js",
+                "-sd",
+                str(self.data_dir / "nats"),
+                "-m",
+                str(self.ports["nats_monitor"]),
+            ],
+        )
+        _wait(
+            lambda: _http_ok(f"http://127.0.0.1:{self.ports['nats_monitor']}/healthz?js-enabled-only=true"),
+            "nats-server",
+            proc=proc,
+        )
+
+    def start_s3(self) -> None:
+        s3_dir = self.data_dir / "s3"
+        s3_dir.mkdir(parents=True, exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "emofactory",
+                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        (self.data_dir / "s3.json").write_text(json.dumps(identities))
+        for name in ("s3", "master", "volume", "filer"):
+            self.ports[name] = free_port(paired=True)
+        proc = self._spawn(
+            "s3",
+            [
+                str(BIN / "weed"),
+                "mini",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={s3_dir}",
+                f"-s3.port={self.ports['s3']}",
+                f"-s3.config={self.data_dir / 's3.json'}",
+                f"-master.port={self.ports['master']}",
+                f"-volume.port={self.ports['volume']}",
+                f"-filer.port={self.ports['filer']}",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-master.telemetry=false",
+            ],
+        )
+        _wait(lambda: self._bucket_ready(), "SeaweedFS S3", timeout=60, proc=proc)
+
+    def _bucket_ready(self) -> bool:
+        from minio import Minio
+
+        client = Minio(self.s3_endpoint, ACCESS_KEY, SECRET_KEY, secure=False)
+        if not client.bucket_exists("emofactory"):
+            client.make_bucket("emofactory")
+        return True
+
+    def provision(self) -> None:
+        import nats
+
+        from emofactory.provision import load_topology, provision
+
+        async def run():
+            nc = await nats.connect(self.nats_url)
+            try:
+                await provision(nc.jetstream(), load_topology(self.topology))
+            finally:
+                await nc.close()
+
+        asyncio.run(run())
+
+    def service_env(self, name: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.env(),
+            "PYTHONUNBUFFERED": "1",
+            "EMO_SERVER__GRPC_PORT": str(self.ports[name]),
+            "EMO_SERVER__METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+        }
+
+    def start_service(self, name: str) -> None:
+        self._spawn(name, [sys.executable, "-m", "emofactory.serve", name], env=self.service_env(name))
+
+    def wait_service(self, name: str) -> None:
+        _wait(lambda: grpc_serving(self.address(name)), f"service {name}", timeout=60, proc=self.procs[name])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    def add_replica(self, name: str) -> str:
+        """Another process of a service (same consumer, so they share its messages); returns its name."""
+        replica = f"{name}-{sum(1 for p in self.procs if p == name or p.startswith(f'{name}-')) + 1}"
+        self.ports[replica], self.ports[f"{replica}_metrics"] = free_port(), free_port()
+        env = {**self.service_env(name), "EMO_SERVER__GRPC_PORT": str(self.ports[replica])}
+        env["EMO_SERVER__METRICS_PORT"] = str(self.ports[f"{replica}_metrics"])
+        self._spawn(replica, [sys.executable, "-m", "emofactory.serve", name], env=env)
+        _wait(lambda: grpc_serving(self.address(replica)), f"service {replica}", timeout=60, proc=self.procs[replica])
+        return replica
+
+    def restart(self, name: str) -> None:
+        """Starts a service again (after `kill`) on fresh ports: the old ones may meanwhile serve as
+        the local end of some outgoing connection."""
+        self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
+        self.start_service(name)
+        self.wait_service(name)
+
+    def stop(self) -> None:
+        # Services first (they drain into NATS and S3), then the servers.
+        order = [n for n in self.procs if n not in ("nats", "s3")] + ["s3", "nats"]
+        for name in order:
+            stop_process(self.procs.get(name))
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.data_dir / "logs" / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+STATE = "stack.json"
+
+
+def state_of(data_dir: Path) -> dict | None:
+    """What a running `python -m emofactory.local` wrote about itself (settings, addresses, pid), if it runs."""
+    path = Path(data_dir) / STATE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    try:
+        os.kill(state["pid"], 0)
+    except (OSError, KeyError):
+        return None
+    return state
+
+
+def main() -> None:
+    """Runs the stack in the foreground until SIGINT or SIGTERM; `emofactory up` runs this detached."""
+    data_dir = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
+    roots = os.environ.get("EMO_INGEST__LOCAL_ROOTS", f"{Path.home()},{Path.cwd()}")
+    with LocalStack(data_dir, env={"EMO_INGEST__LOCAL_ROOTS": roots}) as stack:
+        state = {
+            "pid": os.getpid(),
+            "data_dir": str(data_dir),
+            "env": stack.env(),
+            "addresses": {name: stack.address(name) for name in stack.services},
+        }
+        (data_dir / STATE).write_text(json.dumps(state, indent=1))
+        print(json.dumps(state, indent=1), flush=True)
+        print("stack running; Ctrl-C stops it", flush=True)
+        try:
+            wait_for_signal()
+        finally:
+            (data_dir / STATE).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The pipeline in one process, on local files: `run_local(sources)` submits a job as SubmitJob would
+and runs every event through the stages that consume it, in order, with a folder as the object store
+(`FileStore`). The same stage objects, configs and job accounting as the services, without NATS or
+S3: for evaluation, benchmarks and stage tests.
+
+A transient failure is retried (`retries` times), a permanent one recorded on the video as a failure
+of its stage, as a dead letter would be."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from emofactory.core.errors import PermanentError, TransientError
+from emofactory.core.events import JOB_SUBMITTED
+from emofactory.core.jobs import job_state, summarize
+from emofactory.core.stage import Output, Stage, StageContext
+from emofactory.core.store import FileStore
+from emofactory.pipeline import STAGES
+from emofactory.v1 import common_pb2, events_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalRun:
+    """A finished in-process job: its status (as GetJob reports it), every event by subject, the store."""
+
+    job: common_pb2.Job
+    events: dict[str, list[Message]] = field(default_factory=dict)
+    store: FileStore | None = None
+
+    def of(self, subject: str) -> list[Message]:
+        return self.events.get(subject, [])
+
+
+class _Status:
+    """The job's status kept in memory, in the shape JobStore keeps it."""
+
+    def __init__(self, job: common_pb2.Job, names: Sequence[str]):
+        self.job, self.names, self.videos = job, tuple(names), {}
+
+    def add_video(self, video_id: str, source: str, title: str) -> None:
+        self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id, source=source, title=title))
+
+    def record(self, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, flagged: int = 0):
+        video = self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
+        kept = [s for s in video.stages if s.stage != stage]
+        status = common_pb2.StageStatus(stage=stage, state=state, reason=reason, items=items, flagged=flagged)
+        del video.stages[:]
+        video.stages.extend(sorted([*kept, status], key=lambda s: self.names.index(s.stage)))
+
+    def settled(self) -> common_pb2.Job:
+        job = common_pb2.Job()
+        job.CopyFrom(self.job)
+        job.videos.extend(self.videos[v] for v in sorted(self.videos))
+        job.state = job_state(job, self.names)
+        job.summary.extend(summarize(job, self.names))
+        return job
+
+
+async def run_local(
+    sources: Sequence[common_pb2.Source],
+    root: Path | str,
+    *,
+    config: common_pb2.JobConfig | None = None,
+    language: str = "en-US",
+    stages: Sequence[type[Stage]] = STAGES,
+    defaults: Mapping[str, object] | None = None,
+    job_id: str = "",
+    retries: int = 2,
+) -> LocalRun:
+    """`defaults`: per stage name, the config to start from (else its section of the settings, as a
+    service reads it); `stages`: a prefix of the pipeline to stop early (without the catalog, say)."""
+    root = Path(root)
+    store = FileStore(root / "store")
+    store.ensure_bucket()
+    (root / "work").mkdir(parents=True, exist_ok=True)
+    ctx = StageContext(store, str(root / "work"))
+    running = [cls(ctx, (defaults or {}).get(cls.name)) for cls in stages]
+    context = common_pb2.JobContext(job_id=job_id or uuid.uuid4().hex, language=language, config=config)
+    context.submitted_at.GetCurrentTime()
+    status = _Status(common_pb2.Job(job_id=context.job_id, sources=sources, context=context), [s.name for s in stages])
+    run = LocalRun(common_pb2.Job(), store=store)
+    queue = deque([(JOB_SUBMITTED, events_pb2.JobSubmitted(context=context, sources=sources))])
+    while queue:
+        subject, event = queue.popleft()
+        run.events.setdefault(subject, []).append(event)
+        for stage in (s for s in running if subject in s.consumes):
+            out = await _deliver(stage, subject, event, status, retries)
+            if out is not None:
+                queue.extend(out.events)
+    run.job = status.settled()
+    return run
+
+
+async def _deliver(stage: Stage, subject: str, event, status: _Status, retries: int) -> Output | None:
+    video_id = getattr(event, "video_id", "")
+    for attempt in range(retries + 1):
+        try:
+            out = await stage.on_event(subject, event, stage.config_for(event.context))
+            break
+        except TransientError as exc:
+            if attempt == retries:
+                return _failed(stage, video_id, status, f"gave up after {attempt + 1} attempts: {exc}")
+            await asyncio.sleep(0.5 * 2**attempt)
+        except PermanentError as exc:
+            return _failed(stage, video_id, status, str(exc))
+    if out is None:
+        return None
+    for vid, source, title in out.videos:
+        status.add_video(vid, source, title)
+    if out.resolved:
+        status.job.errors[:] = out.errors
+        status.job.resolved = True
+    elif out.records_video:
+        status.record(video_id, stage.name, out.state, out.reason, out.items, out.flagged)
+    return out
+
+
+def _failed(stage: Stage, video_id: str, status: _Status, reason: str) -> None:
+    log.warning("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
+    if video_id:
+        status.record(video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason)
+    else:
+        status.job.errors.append(f"{stage.name}: {reason}")
+        status.job.resolved = True
+    return None

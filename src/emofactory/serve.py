@@ -1,0 +1,28 @@
+"""`python -m emofactory.serve NAME`: one service process — the stage's gRPC API and, beside it, its
+JetStream worker — for any stage of the pipeline."""
+
+from __future__ import annotations
+
+import sys
+
+from emofactory.core.adapters import event_handler, register_rpc
+from emofactory.core.config import check_settings
+from emofactory.core.service import main
+from emofactory.core.stage import StageContext
+from emofactory.pipeline import NAMES, SETTINGS, stage_class
+
+
+def attach_stage(name: str):
+    def attach(server, rt):
+        stage = stage_class(name)(StageContext(rt.store, rt.work_dir))
+        names = register_rpc(server, stage) if stage.rpc else []
+        return names + stage.register_services(server, rt), event_handler(stage, rt)
+
+    return attach
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
+        sys.exit(f"usage: python -m emofactory.serve {{{','.join(NAMES)}}}")
+    check_settings(SETTINGS)  # an unknown section or setting stops the service here, named
+    main(sys.argv[1], attach_stage(sys.argv[1]), NAMES)

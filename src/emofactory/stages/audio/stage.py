@@ -1,0 +1,42 @@
+"""The audio stage: a stored video -> its 16 kHz mono WAV, stored under a fixed key."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from emofactory.core.events import AUDIO_EXTRACTED, VIDEO_DOWNLOADED
+from emofactory.core.stage import Output, Rpc, Stage, forward
+from emofactory.core.store import check_ref, key_part, object_key
+from emofactory.stages.audio.config import AudioConfig
+from emofactory.stages.audio.extract import extract_audio
+from emofactory.v1 import audio_pb2, events_pb2
+
+
+class AudioStage(Stage):
+    name = "audio"
+    consumes = (VIDEO_DOWNLOADED,)
+    produces = (AUDIO_EXTRACTED,)
+    config_type = AudioConfig
+    rpc = Rpc(audio_pb2, "AudioService", "ExtractAudio")
+
+    def validate(self, request: audio_pb2.ExtractAudioRequest) -> None:
+        check_ref(request.video, "video", "the stored video to extract audio from")
+        key_part(request.video_id, "video_id")
+
+    async def run(self, request: audio_pb2.ExtractAudioRequest, config: AudioConfig) -> audio_pb2.ExtractAudioResponse:
+        store = self.ctx.store
+        with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
+            source = await asyncio.to_thread(store.get_file, request.video, Path(tmp) / "video")
+            media = await asyncio.to_thread(extract_audio, source, Path(tmp) / "audio.wav", config)
+            key = object_key(request.video_id, "audio", "audio.wav")
+            audio = await asyncio.to_thread(store.put_file, key, Path(tmp) / "audio.wav", "audio/wav")
+        return audio_pb2.ExtractAudioResponse(audio=audio, media=media)
+
+    def request_of(self, event: events_pb2.VideoDownloaded) -> audio_pb2.ExtractAudioRequest:
+        return audio_pb2.ExtractAudioRequest(video=event.video, video_id=event.video_id)
+
+    def output_of(self, event, response: audio_pb2.ExtractAudioResponse) -> Output:
+        out = forward(event, events_pb2.AudioExtracted, audio=response.audio, media=response.media)
+        return Output([(AUDIO_EXTRACTED, out)], items=1)

@@ -1,0 +1,16 @@
+"""What the stages that run models share: one model backend per process (in-process, Triton, or routed
+per model, from the `models` settings), or the one a test or the in-process runner hands in."""
+
+from __future__ import annotations
+
+from emofactory.core.backend import ModelBackend
+from emofactory.core.config import ModelsConfig, load_section
+from emofactory.core.stage import Stage, StageContext
+from emofactory.models.backends import backend_for
+
+
+class ModelStage(Stage):
+    def __init__(self, ctx: StageContext, defaults=None, backend: ModelBackend | None = None):
+        super().__init__(ctx, defaults)
+        self.models = load_section(ModelsConfig, "models")
+        self.backend = backend or backend_for(self.models)

@@ -1,0 +1,147 @@
+"""Creating a release: select kept clips, balance classes, split by source group, record the
+release, and write it out (media, manifest, exports, report) into a folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import delete
+
+from emofactory.core.errors import InvalidRequest
+from emofactory.core.store import ObjectStore
+from emofactory.stages.catalog import db
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.exports import FORMATS, write_exports
+from emofactory.stages.catalog.queries import clip_query
+from emofactory.stages.catalog.records import source_fields
+from emofactory.stages.catalog.releases import SPLITS, Candidate, balance, split_release
+from emofactory.stages.catalog.report import write_report
+from emofactory.v1 import catalog_pb2
+
+
+@dataclass
+class Release:
+    release_id: str
+    root: Path
+    records: list[dict]
+    exports: dict[str, list[Path]]
+    report: Path
+
+
+def release_params(request: catalog_pb2.CreateReleaseRequest, config: CatalogConfig) -> dict:
+    ratios = list(request.split_ratios) or list(config.split_ratios)
+    if len(ratios) != 3 or abs(sum(ratios) - 1) > 1e-3 or min(ratios) < 0:
+        raise InvalidRequest("split_ratios", f"three non-negative ratios summing to 1, not {ratios}")
+    formats = list(request.formats) or list(FORMATS)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise InvalidRequest("formats", f"unknown {sorted(unknown)}; known: {', '.join(FORMATS)}")
+    if not request.name.strip():
+        raise InvalidRequest("name", "required")
+    neutral = request.neutral_ratio if request.HasField("neutral_ratio") else config.neutral_ratio
+    return {
+        "name": request.name,
+        "filter": MessageToDict(request.filter, preserving_proto_field_name=True),
+        "neutral_ratio": round(float(neutral), 6),
+        "split_ratios": [round(float(r), 6) for r in ratios],
+        "seed": int(request.seed),
+        "max_per_class": int(request.max_per_class),
+        "groups": dict(sorted(request.groups.items())),
+        "formats": sorted(formats),
+    }
+
+
+def release_id_of(params: dict) -> str:
+    """The same request gives the same release (and replaces it)."""
+    return "r" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:15]
+
+
+def _record(clip: db.Clip, video: db.Video, split: str, group: str, media: dict[str, str]) -> dict:
+    return {
+        "clip_id": clip.clip_id,
+        "video_id": clip.video_id,
+        **source_fields(video),
+        "group": group,
+        "split": split,
+        "start_s": round(clip.start_s, 3),
+        "end_s": round(clip.end_s, 3),
+        "language": clip.language,
+        "transcript": clip.transcript,
+        "transcript_failed": clip.transcript_failed,
+        "words": clip.words,
+        "label": clip.label,
+        "confidence": clip.confidence,
+        "reasons": clip.reasons,
+        "face_ratio": clip.face_ratio,
+        "active_face": clip.active_face,
+        "scores": {"face": clip.face_scores, "audio": clip.audio_scores, "text": clip.text_scores},
+        "fused_scores": clip.fused_scores,
+        "provenance": clip.provenance,
+        "sync_ok": clip.sync_ok,
+        "flags": clip.flags,
+        "media": media,
+    }
+
+
+def create_release(
+    store: ObjectStore, config: CatalogConfig, request: catalog_pb2.CreateReleaseRequest, root: Path
+) -> Release:
+    params = release_params(request, config)
+    release_id = release_id_of(params)
+    filter_ = catalog_pb2.ListClipsRequest()
+    filter_.CopyFrom(request.filter)
+    filter_.include_rejected, filter_.release, filter_.split = False, "", ""
+    Session = db.sessions(config.database_url)
+    with Session() as session:
+        found = {c.clip_id: (c, v) for c, v, _ in session.execute(clip_query(filter_)).all() if c.mp4_key}
+        candidates = [
+            Candidate(c.clip_id, c.label, c.confidence, request.groups.get(c.video_id, v.group_key), c.duration_s)
+            for c, v in found.values()
+        ]
+        chosen = balance(candidates, params["neutral_ratio"], params["max_per_class"], params["seed"])
+        splits = split_release(chosen, params["split_ratios"], params["seed"])
+        session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release_id))
+        session.merge(db.Release(release_id=release_id, name=request.name, params=params, manifest_key=""))
+        session.flush()
+        records = []
+        (root / "media").mkdir(parents=True, exist_ok=True)
+        for split in SPLITS:
+            for position, candidate in enumerate(splits[split]):
+                session.add(
+                    db.ReleaseClip(release_id=release_id, clip_id=candidate.clip_id, split=split, position=position)
+                )
+                clip, video = found[candidate.clip_id]
+                media = {}
+                for ext, key in (("mp4", clip.mp4_key), ("wav", clip.wav_key), ("jpg", clip.frame_key)):
+                    if key:
+                        media[ext] = f"media/{clip.clip_id}.{ext}"
+                        store.get_file(store.ref(key), root / media[ext])
+                records.append(_record(clip, video, split, candidate.group, media))
+        session.commit()
+    manifest = {
+        "release_id": release_id,
+        **params,
+        "splits": {s: len(splits[s]) for s in SPLITS},
+        "groups": {s: sorted({c.group for c in splits[s]}) for s in SPLITS},
+        "clips": records,
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True))
+    exports = write_exports(records, root, params["formats"], config.shard_size)
+    report = write_report(request.name, records, root / "report")[0]
+    return Release(release_id, root, records, exports, report)
+
+
+def upload_release(store: ObjectStore, release: Release) -> dict[str, str]:
+    """Every file of the release folder under releases/<release_id>/; returns relative path -> key."""
+    keys = {}
+    for path in sorted(p for p in release.root.rglob("*") if p.is_file()):
+        relative = path.relative_to(release.root).as_posix()
+        key = f"releases/{release.release_id}/{relative}"
+        store.put_file(key, path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+        keys[relative] = key
+    return keys

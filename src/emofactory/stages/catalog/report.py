@@ -1,0 +1,88 @@
+"""A release's report: per-class counts and durations per split (seed 002 Tables 1-4, seed 003
+Table 3), PNG plots (class distribution per split, clip durations, confidence) and an HTML page."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from emofactory.core.emotions import CANONICAL  # noqa: E402
+from emofactory.stages.catalog.releases import SPLITS  # noqa: E402
+
+
+def class_table(records: Sequence[dict]) -> list[list]:
+    """Rows: class, then clips and seconds per split, then totals."""
+    counts: dict[tuple, int] = Counter()
+    seconds: dict[tuple, float] = defaultdict(float)
+    for r in records:
+        counts[(r["label"], r["split"])] += 1
+        seconds[(r["label"], r["split"])] += r["end_s"] - r["start_s"]
+    rows = []
+    for label in CANONICAL:
+        cells = [label]
+        for split in SPLITS:
+            cells += [counts[(label, split)], round(seconds[(label, split)], 1)]
+        cells += [sum(counts[(label, s)] for s in SPLITS), round(sum(seconds[(label, s)] for s in SPLITS), 1)]
+        rows.append(cells)
+    return rows
+
+
+def _plots(records: Sequence[dict], out_dir: Path) -> list[Path]:
+    paths = []
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.27
+    for i, split in enumerate(SPLITS):
+        ax.bar(
+            [x + (i - 1) * width for x in range(len(CANONICAL))],
+            [sum(1 for r in records if r["label"] == c and r["split"] == split) for c in CANONICAL],
+            width,
+            label=split,
+        )
+    ax.set_xticks(range(len(CANONICAL)), CANONICAL, rotation=30)
+    ax.set_ylabel("clips")
+    ax.set_title("Class distribution per split")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / "classes.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    for name, values, xlabel in (
+        ("durations.png", [r["end_s"] - r["start_s"] for r in records], "clip duration (s)"),
+        ("confidence.png", [r["confidence"] for r in records], "label confidence"),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(values, bins=20)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("clips")
+        fig.tight_layout()
+        paths.append(out_dir / name)
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths
+
+
+def write_report(name: str, records: Sequence[dict], out_dir: Path) -> list[Path]:
+    """report.html and its PNGs in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = _plots(records, out_dir)
+    header = "".join(f"<th colspan=2>{s}</th>" for s in (*SPLITS, "all"))
+    sub = "<th>clips</th><th>seconds</th>" * (len(SPLITS) + 1)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in class_table(records)
+    )
+    images = "".join(f'<p><img src="{p.name}" alt="{p.stem}"></p>' for p in plots)
+    page = out_dir / "report.html"
+    page.write_text(
+        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(name)}</title></head><body>"
+        f"<h1>Release {html.escape(name)}</h1><p>{len(records)} clips</p>"
+        f"<table border=1><tr><th rowspan=2>class</th>{header}</tr><tr>{sub}</tr>{body}</table>{images}</body></html>",
+        encoding="utf-8",
+    )
+    return [page, *plots]

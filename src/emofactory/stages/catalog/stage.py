@@ -1,0 +1,27 @@
+"""The catalog stage: a labelled video -> its kept clips cut and stored, every segment's row in the
+database (`storage.catalog_video`); beside it the catalog's own API (ListClips, GetClip, GetStats,
+CreateRelease in `server`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from emofactory.core.events import SEGMENTS_LABELED
+from emofactory.core.stage import Output, Stage
+from emofactory.stages.catalog import server
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.storage import catalog_video
+from emofactory.v1 import events_pb2
+
+
+class CatalogStage(Stage):
+    name = "catalog"
+    consumes = (SEGMENTS_LABELED,)
+    config_type = CatalogConfig
+
+    def register_services(self, grpc_server, rt) -> list[str]:
+        return server.register(grpc_server, self.ctx, self.defaults)
+
+    async def on_event(self, subject: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> Output:
+        clips, out_of_sync = await asyncio.to_thread(catalog_video, self.ctx.store, self.ctx.work_dir, event, config)
+        return Output(items=clips, flagged=out_of_sync)

@@ -1,0 +1,78 @@
+"""Cataloging one labelled video: cut the kept segments' clips, store them, and write the video's
+rows. Keys and ids are the segments', so a redelivered event rewrites the same objects and rows;
+clips already cut and in sync are not cut again."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from emofactory.core.media import read_pcm
+from emofactory.core.store import object_key
+from emofactory.stages.catalog import db
+from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.records import clip_rows, video_row
+from emofactory.v1 import events_pb2
+
+
+def _info(store, video_id: str) -> dict:
+    key = object_key(video_id, "ingest", "info.json")
+    return json.loads(store.get_bytes(store.ref(key))) if store.exists(key) else {}
+
+
+def _already_cut(session, store, clip_id: str) -> db.Clip | None:
+    row = session.get(db.Clip, clip_id)
+    if row is not None and row.sync_ok and row.mp4_key and store.exists(row.mp4_key):
+        return row
+    return None
+
+
+def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
+    """Writes the video's rows and the kept clips' media; returns (clips, clips out of sync)."""
+    Session = db.sessions(config.database_url)
+    info = _info(store, event.video_id)
+    rows = clip_rows(event)
+    kept = [r for r in rows if r.kept]
+    with Session() as session, tempfile.TemporaryDirectory(dir=work_dir or None) as tmp:
+        done = {r.clip_id: _already_cut(session, store, r.clip_id) for r in kept}
+        todo = [r for r in kept if done[r.clip_id] is None]
+        if todo:
+            video = store.get_file(event.video, Path(tmp) / "source")
+            pcm, rate = read_pcm(store.get_file(event.audio, Path(tmp) / "audio.wav"))
+            keyframes = copy_keyframes(video) if config.stream_copy else []
+        for row in kept:
+            previous = done[row.clip_id]
+            if previous is not None:
+                row.mp4_key, row.wav_key = previous.mp4_key, previous.wav_key
+                row.sync_ok, row.audio_duration_s = previous.sync_ok, previous.audio_duration_s
+                row.flags += [f for f in previous.flags if not f.startswith(("vision:", "asr:"))]
+        segments = {s.segment_id: s for s in event.segments}
+
+        def cut_and_store(row: db.Clip) -> None:
+            segment = segments[row.clip_id]
+            copy = preroll_s(keyframes, segment.start_s) <= config.copy_max_preroll_s
+            media = cut_clip(
+                video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s, copy
+            )
+            row.mp4_key = store.put_file(
+                object_key(event.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
+            ).key
+            row.wav_key = store.put_file(
+                object_key(event.video_id, "catalog", f"{row.clip_id}.wav"), media.wav, "audio/wav"
+            ).key
+            row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
+            row.flags += media.flags
+            media.mp4.unlink()
+            media.wav.unlink()
+
+        with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:
+            list(pool.map(cut_and_store, todo))  # FFmpeg does the work; threads only wait on it
+        session.merge(video_row(event, info, config.group_fields))
+        for row in rows:
+            session.merge(row)
+        session.commit()
+    return len(kept), sum(not r.sync_ok for r in kept)

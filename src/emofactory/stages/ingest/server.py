@@ -1,0 +1,89 @@
+"""gRPC IngestService: SubmitJob validates and publishes the job; GetJob reports its progress."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from emofactory.core.bus import publish
+from emofactory.core.config import load_section
+from emofactory.core.errors import InvalidRequest, NotFound
+from emofactory.core.events import JOB_SUBMITTED
+from emofactory.core.service import Runtime, grpc_errors
+from emofactory.core.store import key_part, parse_s3_uri
+from emofactory.stages.ingest import sources
+from emofactory.stages.ingest.config import IngestConfig
+from emofactory.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
+
+
+def option_checks() -> dict:
+    """Per stage with job options (a JobConfig field named after it, ingest's own aside): its check
+    and this process's defaults, so a bad value fails SubmitJob instead of the job."""
+    from emofactory.pipeline import STAGES  # the pipeline holds this stage too: imported when serving
+
+    fields = common_pb2.JobConfig.DESCRIPTOR.fields_by_name
+    return {s.name: (s.check, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
+
+
+def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig) -> None:
+    """Fails fast, naming the field, on what the worker would refuse anyway."""
+    if not request.sources:
+        raise InvalidRequest("sources", "at least one source is required")
+    for i, source in enumerate(request.sources):
+        field = f"sources[{i}]"
+        kind = source.WhichOneof("kind")
+        if kind is None:
+            raise InvalidRequest(field, "names no url, search, path or s3_uri")
+        if kind == "url":
+            sources.check_url(source.url, config.allow_hosts, f"{field}.url")
+        elif kind == "search":
+            sources.search_targets(source.search, config, f"{field}.search")
+        elif kind == "path":
+            sources.check_local_path(source.path, config.local_roots, f"{field}.path")
+        else:
+            parse_s3_uri(source.s3_uri)
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, rt: Runtime, defaults: IngestConfig):
+        self.rt = rt
+        self.defaults = defaults
+        self.checks = {name: check for name, check in option_checks().items() if name != "ingest"}
+
+    @grpc_errors
+    async def SubmitJob(self, request, context):
+        job_id = request.job_id or uuid.uuid4().hex
+        key_part(job_id, "job_id")
+        options = request.config
+        config = sources.checked_config(self.defaults, options.ingest if options.HasField("ingest") else None)
+        for name, (check, defaults) in self.checks.items():
+            if options.HasField(name):
+                try:
+                    check(defaults, getattr(options, name))
+                except InvalidRequest as exc:
+                    raise InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.')}", str(exc)) from exc
+        await asyncio.to_thread(validate_sources, request, config)
+        ctx = common_pb2.JobContext(
+            job_id=job_id, language=request.language or self.defaults.default_language, config=options
+        )
+        ctx.submitted_at.GetCurrentTime()
+        job = common_pb2.Job(job_id=job_id, sources=request.sources, context=ctx)
+        created = await self.rt.jobs.create(job)
+        # Published even for a known job_id: a retry after a crash between the two steps still
+        # starts the job, and Nats-Msg-Id keeps a second copy out of the stream.
+        submitted = events_pb2.JobSubmitted(context=ctx, sources=request.sources)
+        await publish(self.rt.js, JOB_SUBMITTED, submitted, f"{job_id}.submitted")
+        return ingest_pb2.SubmitJobResponse(job_id=job_id, created=created)
+
+    @grpc_errors
+    async def GetJob(self, request, context):
+        key_part(request.job_id, "job_id")
+        job = await self.rt.jobs.get(request.job_id)
+        if job is None:
+            raise NotFound(f"no job {request.job_id!r}")
+        return ingest_pb2.GetJobResponse(job=job)
+
+
+def register(server, rt: Runtime, defaults: IngestConfig) -> list[str]:
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(rt, defaults), server)
+    return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]

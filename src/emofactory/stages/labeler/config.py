@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emofactory.core.config import options_over
+from emofactory.core.errors import InvalidRequest
+
+STRATEGIES = ("logit_fusion", "vote")
+MODALITIES = ("text", "audio", "face")
+
+
+@dataclass(frozen=True)
+class LabelerConfig:
+    """Fused labels; defaults from seed 003 §3.2 and App. C (seed 002 §3.5 for `vote`)."""
+
+    # "logit_fusion" (seed 003) or "vote" (seed 002: face majority vote confirmed by audio).
+    strategy: str = "logit_fusion"
+    # Modalities logit_fusion combines (seed 003: text and audio; face presence is a filter).
+    modalities: tuple[str, ...] = ("text", "audio")
+    # λ of the KL penalty.
+    fusion_lambda: float = 0.5
+    # θf: segments with less face presence are rejected.
+    min_face_ratio: float = 0.9
+    # θt, θa: a non-neutral label needs σ(l_neutral) of text and audio below these.
+    max_text_neutral: float = 0.05
+    max_audio_neutral: float = 0.05
+    # Neutral labels kept per non-neutral label kept, per video (seed 003: about 15 %).
+    neutral_share: float = 0.15
+    # Keep a label only where the fused modalities' top classes agree.
+    require_agreement: bool = True
+
+
+def checked_options(defaults: LabelerConfig, options) -> LabelerConfig:
+    config = options_over(defaults, options)
+    if config.strategy not in STRATEGIES:
+        raise InvalidRequest("options.strategy", f"must be one of {', '.join(STRATEGIES)}, not {config.strategy!r}")
+    unknown = set(config.modalities) - set(MODALITIES)
+    if unknown or not config.modalities:
+        raise InvalidRequest("options.modalities", f"a non-empty subset of {', '.join(MODALITIES)}, not {unknown}")
+    for name in ("min_face_ratio", "max_text_neutral", "max_audio_neutral"):
+        if not 0 <= getattr(config, name) <= 1:
+            raise InvalidRequest(f"options.{name}", f"must be in [0, 1], not {getattr(config, name)}")
+    if config.fusion_lambda < 0 or config.neutral_share < 0:
+        raise InvalidRequest("options", "fusion_lambda and neutral_share must not be negative")
+    return config

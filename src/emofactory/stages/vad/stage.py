@@ -1,0 +1,78 @@
+"""The vad stage: a stored WAV -> speech segments, stored as JSON.
+
+The document's key carries a hash of the settings, so one video segmented with two configs keeps
+both, and the same config always writes the same key (idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+from emofactory.core.config import config_digest
+from emofactory.core.events import AUDIO_EXTRACTED, SPEECH_SEGMENTED
+from emofactory.core.media import read_pcm
+from emofactory.core.stage import Output, Rpc, Stage, forward
+from emofactory.core.store import check_ref, key_part, object_key
+from emofactory.stages.vad.config import VadConfig, checked_options
+from emofactory.stages.vad.segmentation import segment_speech, to_segments
+from emofactory.v1 import common_pb2, events_pb2, vad_pb2
+
+
+def segments_document(video_id: str, config: VadConfig, duration_s: float, segments) -> bytes:
+    doc = {
+        "video_id": video_id,
+        "duration_s": round(duration_s, 3),
+        "config": dataclasses.asdict(config),
+        "segments": [
+            {
+                "segment_id": s.segment_id,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+                "start_reason": common_pb2.SplitReason.Name(s.start_reason),
+            }
+            for s in segments
+        ],
+    }
+    return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+
+def _segment_file(path: Path, video_id: str, config: VadConfig):
+    pcm, rate = read_pcm(path)
+    return to_segments(video_id, segment_speech(pcm, rate, config)), len(pcm) / rate
+
+
+class VadStage(Stage):
+    name = "vad"
+    consumes = (AUDIO_EXTRACTED,)
+    produces = (SPEECH_SEGMENTED,)
+    config_type = VadConfig
+    rpc = Rpc(vad_pb2, "VadService", "DetectSegments")
+    check = staticmethod(checked_options)
+
+    def validate(self, request: vad_pb2.DetectSegmentsRequest) -> None:
+        check_ref(request.audio, "audio", "the stored WAV to segment")
+        key_part(request.video_id, "video_id")
+
+    async def run(self, request: vad_pb2.DetectSegmentsRequest, config: VadConfig) -> vad_pb2.DetectSegmentsResponse:
+        key = object_key(request.video_id, "vad", f"segments-{config_digest(config)}.json")
+        with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
+            wav = await asyncio.to_thread(self.ctx.store.get_file, request.audio, Path(tmp) / "audio.wav")
+            segments, duration = await asyncio.to_thread(_segment_file, wav, request.video_id, config)
+        doc = segments_document(request.video_id, config, duration, segments)
+        ref = await asyncio.to_thread(self.ctx.store.put_bytes, key, doc, "application/json")
+        return vad_pb2.DetectSegmentsResponse(
+            segments=segments,
+            segments_doc=ref,
+            duration_s=duration,
+            speech_s=sum(s.end_s - s.start_s for s in segments),
+        )
+
+    def request_of(self, event: events_pb2.AudioExtracted) -> vad_pb2.DetectSegmentsRequest:
+        return vad_pb2.DetectSegmentsRequest(audio=event.audio, video_id=event.video_id)
+
+    def output_of(self, event, response: vad_pb2.DetectSegmentsResponse) -> Output:
+        out = forward(event, events_pb2.SpeechSegmented, segments=response.segments, segments_doc=response.segments_doc)
+        return Output([(SPEECH_SEGMENTED, out)], items=len(response.segments))

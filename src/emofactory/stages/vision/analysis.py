@@ -1,0 +1,162 @@
+"""The vision stage on a local video file: sample frames from the speech segments, find faces in
+batches, take the active speaker's face, run facial emotion on it, and sum it up per segment."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from emofactory.core.backend import ModelBackend
+from emofactory.core.emotions import majority_vote, mapping_matrix, to_canonical
+from emofactory.models.mini_xception import CLASSES as FER_CLASSES
+from emofactory.stages.vision.config import VisionConfig
+from emofactory.stages.vision.faces import active_face, downscale, fer_input, square_crop
+from emofactory.stages.vision.frames import Sample, decode_span, plan_spans, segment_samples
+from emofactory.v1 import common_pb2
+
+FER_MODEL = "facial_emotion"  # the backend's name for it
+FER_LABEL = "mini-xception-fer2013"  # what the scores say they came from
+# FER2013's classes onto the canonical seven, one to one.
+FER_TO_CANONICAL = mapping_matrix(
+    FER_CLASSES,
+    {
+        "angry": "anger",
+        "disgust": "disgust",
+        "fear": "fear",
+        "happy": "happiness",
+        "sad": "sadness",
+        "surprise": "surprise",
+        "neutral": "neutral",
+    },
+)
+
+
+@dataclass
+class FrameFaces:
+    time_s: float
+    faces: int  # confident faces in the frame
+    box: np.ndarray | None = None  # the active face [x1, y1, x2, y2, score] in original pixels
+    probs: np.ndarray | None = None  # canonical facial-emotion probabilities
+    crop: np.ndarray | None = None  # crop_size x crop_size RGB
+
+
+@dataclass
+class SegmentFaces:
+    segment: common_pb2.Segment
+    samples: int  # grid samples asked for
+    frames: list[FrameFaces] = field(default_factory=list)
+    midpoint_jpeg: bytes = b""
+
+    @property
+    def face_frames(self) -> list[FrameFaces]:
+        return [f for f in self.frames if f.box is not None]
+
+
+def jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+class _Batcher:
+    """Collects sampled frames and runs detection and FER a batch at a time."""
+
+    def __init__(self, results: list[SegmentFaces], config: VisionConfig, backend: ModelBackend):
+        self.results, self.config, self.backend = results, config, backend
+        self.pending: list[tuple[Sample, np.ndarray]] = []
+
+    def add(self, sample: Sample, frame: np.ndarray) -> None:
+        self.pending.append((sample, frame))
+        if len(self.pending) >= self.config.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        small = np.stack([downscale(frame, self.config.scale) for _, frame in batch])
+        found = self.backend.infer("face_detector", {"images": small})
+        height, width = batch[0][1].shape[:2]
+        to_original = np.array([width / small.shape[2], height / small.shape[1]] * 2, np.float32)
+        frames = []
+        for (sample, frame), boxes, scores in zip(batch, found["boxes"], found["scores"]):
+            boxes = boxes * to_original
+            confident = int((scores >= self.config.face_confidence).sum())
+            box = active_face(boxes, scores, self.config.face_confidence, self.config.strict_single_face)
+            crop = None if box is None else square_crop(frame, box, self.config.face_margin, self.config.crop_size)
+            frames.append((sample, FrameFaces(sample.time_s, confident, box, crop=crop)))
+        with_face = [f for _, f in frames if f.crop is not None]
+        if with_face:
+            probs = self.backend.infer(FER_MODEL, {"faces": fer_input([f.crop for f in with_face])})["probabilities"]
+            for f, p in zip(with_face, to_canonical(probs, FER_TO_CANONICAL)):
+                f.probs = p
+        for sample, f in frames:
+            self.results[sample.segment].frames.append(f)
+
+
+def analyze_video(
+    video: str,
+    media: common_pb2.MediaInfo,
+    segments: Sequence[common_pb2.Segment],
+    config: VisionConfig,
+    backend: ModelBackend,
+) -> list[SegmentFaces]:
+    """Per segment: its sampled frames with faces and emotions, and its midpoint JPEG."""
+    spans = [(s.start_s, s.end_s) for s in segments]
+    results = [
+        SegmentFaces(s, sum(x.grid for x in segment_samples(i, s.start_s, s.end_s, config.fps)))
+        for i, s in enumerate(segments)
+    ]
+    batcher = _Batcher(results, config, backend)
+    for span in plan_spans(spans, config.fps, config.merge_gap_s, config.max_span_s):
+        for sample, frame in decode_span(video, span, config.fps, media.width, media.height, media.fps):
+            if sample.midpoint:
+                results[sample.segment].midpoint_jpeg = jpeg(frame)
+            if sample.grid:
+                batcher.add(sample, frame)
+    batcher.flush()
+    for result in results:
+        result.frames.sort(key=lambda f: f.time_s)
+    return results
+
+
+def sub_votes(result: SegmentFaces, window_s: float) -> list[tuple[float, float, int, int]]:
+    """(start, end, face frames, canonical index or -1) per equal part no longer than window_s."""
+    start, end = result.segment.start_s, result.segment.end_s
+    parts = max(1, math.ceil((end - start) / window_s - 1e-9))
+    edges = np.linspace(start, end, parts + 1)
+    votes = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        inside = [f.probs for f in result.face_frames if a <= f.time_s < b or (b == end and f.time_s == end)]
+        votes.append((float(a), float(b), len(inside), majority_vote(np.array(inside))))
+    return votes
+
+
+def segment_flags(result: SegmentFaces, config: VisionConfig) -> list[str]:
+    if result.samples == 0:
+        return ["no_video"]  # the source has no picture: nothing was sampled
+    faces = len(result.face_frames)
+    flags = []
+    if faces == 0:
+        flags.append("no_face")
+    elif faces < config.min_face_frames:
+        flags.append("few_face_frames")
+    if len(result.frames) < result.samples:
+        flags.append("missing_frames")
+    return flags
+
+
+def face_grid(crops: list[np.ndarray], columns: int = 10) -> np.ndarray:
+    """The crops tiled row by row, `columns` per row (time order)."""
+    size = crops[0].shape[0]
+    rows = math.ceil(len(crops) / columns)
+    grid = np.zeros((rows * size, min(columns, len(crops)) * size, 3), np.uint8)
+    for i, crop in enumerate(crops):
+        r, c = divmod(i, columns)
+        grid[r * size : (r + 1) * size, c * size : (c + 1) * size] = crop
+    return grid

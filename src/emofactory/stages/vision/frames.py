@@ -1,0 +1,143 @@
+"""Frames from the speech segments only, at a low rate, from as few FFmpeg decodes as possible.
+
+Each segment is sampled on a grid centred in it (`fps` frames per second, at least one), plus its
+exact midpoint for the representative frame. Segments close to one another share one decode of
+their span (input seeking, so nothing before the span is decoded); FFmpeg's `select` filter keeps
+only the frame nearest each sample time and `showinfo` reports that frame's time. Frames come out
+as RGB at the source's display size."""
+
+from __future__ import annotations
+
+import math
+import queue
+import re
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from emofactory.core.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class Sample:
+    segment: int  # index into the segments
+    time_s: float
+    midpoint: bool  # the representative frame (not a detection sample unless also on the grid)
+    grid: bool
+
+
+def segment_samples(index: int, start_s: float, end_s: float, fps: float) -> list[Sample]:
+    duration = end_s - start_s
+    count = max(1, math.floor(duration * fps + 1e-9))
+    first = start_s + (duration - (count - 1) / fps) / 2
+    times = [round(first + k / fps, 6) for k in range(count)]
+    mid = round((start_s + end_s) / 2, 6)
+    samples = [Sample(index, t, midpoint=abs(t - mid) < 1e-6, grid=True) for t in times]
+    if not any(s.midpoint for s in samples):
+        samples.append(Sample(index, mid, midpoint=True, grid=False))
+    return sorted(samples, key=lambda s: s.time_s)
+
+
+# FFmpeg's expression parser nests each "+", so one select expression takes a bounded number of terms.
+MAX_SEGMENTS_PER_SPAN = 24
+
+
+def plan_spans(
+    segments: Sequence[tuple[float, float]], fps: float, merge_gap_s: float, max_span_s: float
+) -> list[list[Sample]]:
+    """Samples grouped into decode spans: consecutive segments share a span while the gap between
+    them is under merge_gap_s and the span stays under max_span_s (and MAX_SEGMENTS_PER_SPAN)."""
+    spans: list[list[Sample]] = []
+    span_start = span_end = -math.inf
+    members = 0
+    for index, (start, end) in sorted(enumerate(segments), key=lambda item: item[1]):
+        samples = segment_samples(index, start, end, fps)
+        close = start - span_end < merge_gap_s and end - span_start <= max_span_s
+        if spans and close and members < MAX_SEGMENTS_PER_SPAN:
+            spans[-1].extend(samples)
+            span_end = max(span_end, end)
+            members += 1
+        else:
+            spans.append(samples)
+            span_start, span_end, members = start, end, 1
+    return [sorted(span, key=lambda s: s.time_s) for span in spans]
+
+
+def select_expression(samples: Sequence[Sample], origin: float, fps: float, half: float) -> str:
+    """Keeps the frames within `half` of a sample time: per segment, its grid (two terms whatever
+    its length) and its midpoint when that is off the grid."""
+    terms = []
+    for segment in sorted({s.segment for s in samples}):
+        grid = [s.time_s - origin for s in samples if s.segment == segment and s.grid]
+        first, last = grid[0], grid[-1]
+        on_grid = f"lte(abs(t-{first:.6f}-round((t-{first:.6f})*{fps:g})/{fps:g}),{half:.6f})"
+        terms.append(f"between(t,{first - half:.6f},{last + half:.6f})*{on_grid}")
+        terms += [
+            f"between(t,{s.time_s - origin - half:.6f},{s.time_s - origin + half:.6f})"
+            for s in samples
+            if s.segment == segment and not s.grid
+        ]
+    return "+".join(terms)
+
+
+_PTS = re.compile(rb"\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)")
+
+
+def _read_times(stream, out: queue.Queue) -> None:
+    tail: list[bytes] = []
+    for line in stream:
+        match = _PTS.search(line)
+        if match:
+            out.put(float(match.group(1)))
+        elif line.strip():
+            tail = (tail + [line.strip()])[-3:]
+    out.put(b" | ".join(tail).decode(errors="replace"))
+
+
+def decode_span(
+    video: str, samples: Sequence[Sample], fps: float, width: int, height: int, source_fps: float
+) -> Iterator[tuple[Sample, np.ndarray]]:
+    """(sample, RGB frame) for every sample of one span, in time order; one frame may serve several."""
+    half = 0.5 / (source_fps if source_fps > 0 else 25.0)
+    origin = max(0.0, samples[0].time_s - 2 * half)
+    length = samples[-1].time_s - origin + 4 * half
+    windows = select_expression(samples, origin, fps, half)
+    command = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info",
+        "-ss", f"{origin:.6f}", "-t", f"{length:.6f}", "-i", video,
+        "-an", "-sn", "-vf", f"select='{windows}',showinfo",
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    times: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=_read_times, args=(proc.stderr, times), daemon=True)
+    reader.start()
+    frame_bytes = width * height * 3
+    pending = list(samples)
+    try:
+        while pending:
+            data = proc.stdout.read(frame_bytes)
+            if len(data) < frame_bytes:
+                break
+            t = times.get(timeout=60)
+            if isinstance(t, str):
+                break
+            frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            served = [s for s in pending if abs(s.time_s - origin - t) <= half + 1e-6]
+            pending = [s for s in pending if s not in served and s.time_s - origin > t]
+            for sample in served:
+                yield sample, frame
+        proc.stdout.read()  # let FFmpeg finish writing: closing the pipe early would fail it
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+        reader.join(timeout=5)
+    if code != 0 and pending:
+        reason = ""
+        while not times.empty():
+            item = times.get()
+            reason = item if isinstance(item, str) else reason
+        raise PermanentError(f"could not decode video frames at {origin:.2f} s: {reason or f'ffmpeg exit {code}'}")

@@ -1,0 +1,146 @@
+"""The Helm chart and the image: `helm lint --strict` and `helm template | kubernetes-validate --strict`
+for every value set in charts/emofactory/ci, hadolint on every Dockerfile, and the rendered
+containers against what the services read (env names, ports, probes, consumers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emofactory.pipeline import NAMES, SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "emofactory"
+VALUE_SETS = sorted((CHART / "ci").glob("*-values.yaml"))
+BIN = Path(sys.executable).parent
+SECTIONS = SETTINGS
+
+
+def tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if not path:
+        pytest.skip(f"{name} is not installed (make setup installs it)")
+    return str(path)
+
+
+def render(values: Path) -> list[dict]:
+    out = subprocess.run([tool("helm"), "template", "r", str(CHART), "-f", str(values)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_chart_lints_and_validates(values, tmp_path):
+    lint = subprocess.run(
+        [tool("helm"), "lint", "--strict", str(CHART), "-f", str(values)], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump_all(render(values)))
+    check = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "-k", "1.30.0", str(manifest)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for line in check.stdout.splitlines():  # only the CRDs (KEDA, Prometheus Operator) have no schema here
+        assert not line.startswith("WARN") or "ScaledObject" in line or "ServiceMonitor" in line, line
+
+
+def test_schema_rejects_bad_values():
+    bad = subprocess.run(
+        [tool("helm"), "template", "r", str(CHART), "--set", "models.backend=gpu", "--set", "minio.rootPassword=x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "models" in bad.stderr
+
+
+def test_dockerfiles_pass_hadolint():
+    dockerfiles = sorted(ROOT.glob("deploy/**/Dockerfile*"))
+    assert dockerfiles
+    for dockerfile in dockerfiles:
+        out = subprocess.run([tool("hadolint"), str(dockerfile)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout
+
+
+def env_names_are_settings(env: list[dict]) -> None:
+    for item in env:
+        name = item["name"]
+        if not name.startswith("EMO_") or name == "EMO_CONFIG":
+            continue
+        section, _, field = name.removeprefix("EMO_").lower().partition("__")
+        assert section in SECTIONS, f"{name}: no config section {section!r}"
+        fields = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        assert field in fields, f"{name}: {SECTIONS[section].__name__} has no field {field!r}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_rendered_containers_match_what_services_read(values):
+    docs = render(values)
+    topology = yaml.safe_load((CHART / "files" / "jetstream.yaml").read_text())
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert yaml.safe_load(config_map["data"]["jetstream.yaml"]) == topology
+    assert set(yaml.safe_load(config_map["data"]["config.yaml"]) or {}) <= set(SECTIONS)
+    deployments = {
+        d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in docs if d["kind"] == "Deployment"
+    }
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for name in NAMES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["args"] == ["emofactory.serve", name]
+        env_names_are_settings(container["env"])
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert int(env["EMO_SERVER__GRPC_PORT"]) == ports["grpc"] == container["readinessProbe"]["grpc"]["port"]
+        assert int(env["EMO_SERVER__METRICS_PORT"]) == ports["metrics"]
+        assert env["EMO_SERVER__HOST"] == "0.0.0.0" and env["EMO_CONFIG"] == "/etc/emofactory/config.yaml"
+        assert container["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/tmp", env["EMO_SERVER__WORK_DIR"], "/etc/emofactory"} <= mounts
+        svc = services[deployments[name]["metadata"]["name"]]
+        assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {"grpc": "grpc", "metrics": "metrics"}
+    for scaled in (d for d in docs if d["kind"] == "ScaledObject"):
+        trigger = scaled["spec"]["triggers"][0]["metadata"]
+        assert trigger["stream"] == topology["stream"]["name"] and trigger["consumer"] in NAMES
+    job = next(d for d in docs if d["kind"] == "Job")
+    (provision,) = job["spec"]["template"]["spec"]["containers"]
+    env_names_are_settings(provision["env"])
+    assert provision["args"] == ["emofactory.provision", "/etc/emofactory/jetstream.yaml"]
+    if "triton" in deployments:
+        triton_matches_the_repository(deployments, services, values)
+
+
+def triton_matches_the_repository(deployments: dict, services: dict, values: Path) -> None:
+    """Services reach the chart's Triton on its gRPC port; on GPUs it takes each model's GPU config;
+    its env settings are the models' settings."""
+    (container,) = deployments["triton"]["spec"]["template"]["spec"]["containers"]
+    service = services[deployments["triton"]["metadata"]["name"]]
+    grpc_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert {"name": "grpc", "containerPort": grpc_port} in container["ports"]
+    for name in ("vision", "labeler", "asr"):
+        env = {e["name"]: e.get("value") for e in deployments[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["EMO_MODELS__TRITON_URL"] == f"{service['metadata']['name']}:{grpc_port}"
+    env_names_are_settings(container.get("env", []))
+    gpu = yaml.safe_load(values.read_text()).get("triton", {}).get("gpu", {}).get("enabled", True)
+    assert ("--model-config-name=gpu" in container["args"]) == gpu
+    for config in sorted((ROOT / "deploy" / "triton" / "models").glob("*/config.pbtxt")):
+        gpu_config = config.parent / "configs" / "gpu.pbtxt"
+        assert "KIND_CPU" in config.read_text() and "KIND_GPU" in gpu_config.read_text()
+        strip = lambda text: [line for line in text.splitlines() if "instance_group" not in line]  # noqa: E731
+        assert strip(config.read_text()) == strip(gpu_config.read_text()), gpu_config
+
+
+def test_the_chart_names_the_pipelines_stages_and_settings():
+    """values.yaml runs every stage of the pipeline; the schema knows each stage and settings section."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert tuple(values["services"]) == NAMES
+    assert schema["properties"]["services"]["required"] == list(NAMES)
+    assert schema["properties"]["config"]["propertyNames"]["enum"] == list(SETTINGS)

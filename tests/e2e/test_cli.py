@@ -1,0 +1,117 @@
+"""The `emofactory` CLI: run (submit, progress, release download), status, release, bad sources,
+and up/down of a background stack."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import UTC, datetime
+
+import datasets
+import pytest
+from click.testing import CliRunner
+
+from emofactory import cli
+from emofactory.local import STATE
+
+
+@pytest.fixture
+def attached(stack, tmp_path, monkeypatch):
+    """The CLI pointed at the test stack, as if `emofactory up` had started it."""
+    state = {"pid": os.getpid(), "env": stack.env(), "addresses": {n: stack.address(n) for n in stack.services}}
+    (tmp_path / STATE).write_text(json.dumps(state))
+    monkeypatch.setattr(cli, "DATA_DIR", tmp_path)
+    return tmp_path
+
+
+def test_run_watches_the_job_and_downloads_a_release(attached, tmp_path, http_server, speech_sample):
+    config = tmp_path / "job.yaml"
+    config.write_text("job:\n  ingest:\n    allow_hosts: [127.0.0.1]\n  labeler:\n    modalities: [face]\n")
+    out = tmp_path / "release"
+    url = f"{http_server}/{speech_sample[0].name}"
+    result = CliRunner().invoke(cli.main, ["run", url, "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "SUCCEEDED" in result.output and "catalog" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["clips"]) == len(speech_sample[1]) and manifest["name"] == manifest["filter"]["job_id"]
+    # every clip says where it came from, in every export
+    for clip in manifest["clips"]:
+        assert clip["source"] == url and clip["source_title"] == "sample", clip
+        assert clip["source_duration_s"] == pytest.approx(speech_sample[1][-1].end_s, abs=2.0)
+        assert datetime.fromisoformat(clip["ingested_at"]) <= datetime.now(UTC)
+    files = {p.stem: str(p) for p in (out / "parquet").glob("*.parquet")}
+    loaded = datasets.load_dataset("parquet", data_files=files)
+    assert sum(split.num_rows for split in loaded.values()) == len(speech_sample[1])
+    assert all(set(split["source"]) == {url} for split in loaded.values())
+    (jsonl,) = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()][:1]
+    assert jsonl["source"] == url and jsonl["ingested_at"] == manifest["clips"][0]["ingested_at"]
+    rows = [row for path in out.glob("*.csv") for row in csv.DictReader(path.open())]
+    assert len(rows) == len(speech_sample[1]) and {row["Source"] for row in rows} == {url}
+    assert (out / "report" / "report.html").exists()
+    assert not [line for line in result.output.splitlines() if line.startswith("report:") and "report.html" not in line]
+
+    job_id = manifest["filter"]["job_id"]
+    status = CliRunner().invoke(cli.main, ["status", job_id])
+    assert status.exit_code == 0 and "SUCCEEDED" in status.output and "labeler" in status.output
+    assert url in status.output  # each video's source
+    again = CliRunner().invoke(
+        cli.main, ["release", "again", "--job", job_id, "--out", str(tmp_path / "again"), "--ratios", "0.8,0.1,0.1"]
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "again" / "manifest.json").read_text())["split_ratios"] == [0.8, 0.1, 0.1]
+
+
+def test_bad_sources_and_requests_are_clear_errors(attached, tmp_path):
+    result = CliRunner().invoke(cli.main, ["run", str(tmp_path / "missing.mp4")])
+    assert result.exit_code == 2 and "is not a URL, an s3:// URI, search:... or an existing file" in result.output
+    result = CliRunner().invoke(cli.main, ["status", "no-such-job"])
+    assert result.exit_code == 1 and "NOT_FOUND" in result.output
+    result = CliRunner().invoke(cli.main, ["release", "x", "--out", str(tmp_path / "x"), "--ratios", "0.5,0.6,0.1"])
+    assert result.exit_code == 1 and "split_ratios" in result.output
+
+
+def test_a_source_outside_the_allowed_roots_says_which_option_allows_it(attached, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "clip.mp4"
+    outside.write_bytes(b"not read")
+    result = CliRunner().invoke(cli.main, ["run", str(outside)])
+    assert result.exit_code == 1 and "outside the allowed roots" in result.output, result.output
+    assert "--local-root" in result.output and "EMO_INGEST__LOCAL_ROOTS" in result.output
+
+
+def test_a_config_file_with_an_unknown_key_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "DATA_DIR", tmp_path)
+    for text, named in (
+        ("vison:\n  fps: 2\n", "unknown section 'vison'"),
+        ("vision:\n  fsp: 2\n", "unknown setting 'fsp'"),
+        ("job:\n  vision:\n    fsp: 2\n", "fsp"),
+    ):
+        config = tmp_path / "bad.yaml"
+        config.write_text(text)
+        result = CliRunner().invoke(cli.main, ["run", "https://example.org/v.mp4", "--config", str(config)])
+        assert result.exit_code == 2 and named in result.output, result.output
+        assert not (tmp_path.parent / "run").exists()  # no stack was started
+
+
+def test_version():
+    result = CliRunner().invoke(cli.main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("emofactory, version ")
+
+
+def test_status_without_a_stack_says_how_to_start_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "DATA_DIR", tmp_path)
+    result = CliRunner().invoke(cli.main, ["status", "abc"])
+    assert result.exit_code == 1 and "emofactory up" in result.output
+
+
+def test_up_and_down(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "DATA_DIR", tmp_path / "stack")
+    up = CliRunner().invoke(cli.main, ["up", "--local-root", str(tmp_path)])
+    try:
+        assert up.exit_code == 0, up.output
+        assert "stack up" in up.output and (tmp_path / "stack" / STATE).exists()
+        assert CliRunner().invoke(cli.main, ["up"]).exit_code == 1  # one at a time
+    finally:
+        down = CliRunner().invoke(cli.main, ["down"])
+    assert down.exit_code == 0 and "stack down" in down.output
+    assert not (tmp_path / "stack" / STATE).exists()

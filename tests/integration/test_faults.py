@@ -1,0 +1,109 @@
+"""Faults end to end, all seven services as processes over real NATS, S3 and the database: a worker
+killed mid-job loses and duplicates nothing; a poison event is dead-lettered after max deliveries
+and shows on the job. (A corrupt video and a non-video in one job: test_pipeline.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+
+import grpc
+import nats
+import pytest
+
+from dev import sample
+from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
+from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2, ingest_pb2
+from tests.helpers import describe, submit, wait_job
+
+S = common_pb2.StageState
+
+
+@pytest.fixture(scope="module")
+def long_sample(media_dir):
+    """Twelve phrases (about 45 s), so that vision at 10 fps works for several seconds."""
+    path = media_dir / "long.mp4"
+    return path, sample.sample_video(path, repeat=3)
+
+
+def stage_state(job: common_pb2.Job, name: str) -> int:
+    return next((s.state for v in job.videos for s in v.stages if s.stage == name), 0)
+
+
+def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, store, http_server, long_sample):
+    video_path, truth = long_sample
+    request = ingest_pb2.SubmitJobRequest(
+        sources=[common_pb2.Source(path=str(video_path))],
+        language="en-US",
+        config=common_pb2.JobConfig(
+            vision=common_pb2.VisionOptions(fps=10), labeler=common_pb2.LabelerOptions(modalities=["face"])
+        ),
+    )
+    job_id = ingest.SubmitJob(request, timeout=10).job_id
+    deadline = time.monotonic() + 60
+    while (
+        stage_state(ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job, "vad") != S.STAGE_STATE_DONE
+    ):
+        assert time.monotonic() < deadline, "vad did not finish"
+        time.sleep(0.1)
+    time.sleep(1.0)  # vision has the segments and is decoding frames
+    job = ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+    assert stage_state(job, "vision") == 0, "vision finished before it could be killed"
+    stack.kill("vision", signal.SIGKILL)
+    stack.restart("vision")
+    job = wait_job(ingest, stack, job_id, timeout=180)
+    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
+    video = job.videos[0]
+    with grpc.insecure_channel(stack.address("catalog")) as ch:
+        clips = (
+            catalog_pb2_grpc.CatalogServiceStub(ch)
+            .ListClips(catalog_pb2.ListClipsRequest(job_id=job_id, page_size=100), timeout=10)
+            .clips
+        )
+    ids = [c.clip_id for c in clips]
+    assert len(ids) == len(set(ids)) == len(truth)  # every segment once, none twice
+    assert all(c.face_ratio == 1 and c.sync_ok for c in clips)
+    frames = [k for k in store.list_keys(f"{video.video_id}/vision/") if k.endswith("-frame.jpg")]
+    assert len(frames) == len(truth)
+
+
+def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job(
+    stack,
+    ingest,
+    http_server,
+    speech_sample,
+):
+    job_id = submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}"))
+    job = wait_job(ingest, stack, job_id)
+    video_id = job.videos[0].video_id
+    # An event the vad worker cannot handle, but not for a reason it can tell is permanent:
+    # it is retried up to max_deliver (5) times, then dead-lettered.
+    poison = events_pb2.AudioExtracted(
+        context=common_pb2.JobContext(job_id=job_id),
+        video_id=video_id,
+        audio=common_pb2.ObjectRef(bucket="Not A Bucket!", key=f"{video_id}/audio/audio.wav"),
+    )
+
+    async def publish_and_wait():
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        sub = await js.subscribe(dead_letter_subject("vad"), ordered_consumer=True)
+        await js.publish(AUDIO_EXTRACTED, poison.SerializeToString(), headers={"Nats-Msg-Id": f"poison-{job_id}"})
+        try:
+            while True:
+                letter = events_pb2.DeadLetter.FromString((await sub.next_msg(timeout=60)).data)
+                if letter.job_id == job_id:
+                    return letter
+        finally:
+            await nc.close()
+
+    letter = asyncio.run(publish_and_wait())
+    assert letter.deliveries == 5 and letter.reason.startswith("gave up after 5 deliveries")
+    job = ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+    (vad,) = [s for s in job.videos[0].stages if s.stage == "vad"]
+    assert vad.state == S.STAGE_STATE_FAILED and "gave up after 5 deliveries" in vad.reason and vad.attempts == 5
+    assert job.state == common_pb2.JOB_STATE_FAILED
+    (summary,) = [row for row in job.summary if row.stage == "vad"]
+    assert summary.failed == 1 and json.loads(json.dumps(letter.stage)) == "vad"

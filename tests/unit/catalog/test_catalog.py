@@ -1,0 +1,306 @@
+"""The catalog: leakage-free splits and balancing (properties), clip cutting and the sync check,
+and the database suite (rows, idempotence, paging, stats, releases, exports that load back with
+`datasets` and `webdataset`) against SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import uuid
+import wave
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, func, select, text
+
+from emofactory.core.config import StoreConfig, load_section
+from emofactory.core.errors import PermanentError
+from emofactory.core.media import read_pcm
+from emofactory.core.store import ObjectStore
+from emofactory.stages.catalog import db
+from emofactory.stages.catalog.clips import audio_duration, copy_keyframes, cut_clip, preroll_s, stream_copyable
+from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.publish import create_release
+from emofactory.stages.catalog.queries import list_page, stats
+from emofactory.stages.catalog.records import clip_rows
+from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
+from emofactory.v1 import catalog_pb2, common_pb2, events_pb2, labeler_pb2, vision_pb2
+
+RATIOS = (0.7, 0.1, 0.2)
+
+
+@settings(max_examples=150)
+@given(
+    st.dictionaries(st.text("abcdefgh", min_size=1, max_size=4), st.integers(1, 30), min_size=1, max_size=40),
+    st.integers(0, 5),
+)
+def test_no_group_spans_two_splits_and_ratios_hold(sizes, seed):
+    groups = assign_splits(sizes, RATIOS, seed)
+    clips = [Candidate(f"{g}-{i}", "anger", 0.5, g) for g, n in sizes.items() for i in range(n)]
+    splits = split_release(clips, RATIOS, seed)
+    seen = {}
+    for split, members in splits.items():
+        for clip in members:
+            assert seen.setdefault(clip.group, split) == split  # one split per group
+            assert groups[clip.group] == split
+    total, largest = sum(sizes.values()), max(sizes.values())
+    for split, ratio in zip(SPLITS, RATIOS):
+        assert abs(len(splits[split]) - ratio * total) <= largest  # within one group of its share
+    assert split_release(clips, RATIOS, seed) == splits  # deterministic
+
+
+def test_balancing_caps_neutral_and_classes():
+    clips = [Candidate(f"n{i:02d}", "neutral", i / 100, "g") for i in range(50)]
+    clips += [Candidate(f"a{i:02d}", "anger", 0.5, "g") for i in range(30)]
+    clips += [Candidate(f"h{i:02d}", "happiness", 0.5, "g") for i in range(10)]
+    chosen = Counter(c.label for c in balance(clips, neutral_ratio=0.15))
+    assert chosen == {"anger": 30, "happiness": 10, "neutral": 6}  # 15 % of 40
+    kept_neutral = [c.clip_id for c in balance(clips, 0.15) if c.label == "neutral"]
+    assert kept_neutral == [f"n{i}" for i in range(44, 50)]  # the most confident
+    capped = Counter(c.label for c in balance(clips, neutral_ratio=0, max_per_class=20))
+    assert capped == {"neutral": 20, "anger": 20, "happiness": 10}
+    assert balance(clips, 0.15, 20, seed=3) == balance(clips, 0.15, 20, seed=3)
+
+
+def test_clips_are_cut_in_sync_and_wav_is_sample_exact(tmp_path, speech_sample):
+    video, truth = speech_sample
+    wav = tmp_path / "a.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
+    pcm, rate = read_pcm(wav)
+    segment = common_pb2.Segment(segment_id="vs-00004343-00007084", start_s=truth[1].start_s, end_s=truth[1].end_s)
+    media = cut_clip(video, pcm, rate, segment, tmp_path, "fast", 23, 0.1)
+    assert (
+        media.sync_ok and media.flags == [] and abs(media.audio_duration_s - (segment.end_s - segment.start_s)) <= 0.1
+    )
+    with wave.open(str(media.wav)) as w:
+        assert w.getnframes() == round(segment.end_s * rate) - round(segment.start_s * rate)
+        assert np.array_equal(
+            np.frombuffer(w.readframes(w.getnframes()), "<i2"),
+            pcm[round(segment.start_s * rate) : round(segment.end_s * rate)],
+        )
+
+
+def frame_hashes(path, *args) -> list[str]:
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", *args, "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.split(",")[-1].strip() for line in out.stdout.splitlines() if line.startswith("0,")]
+
+
+def test_an_h264_aac_source_gives_stream_copies_with_exactly_the_segments_frames(tmp_path, speech_sample):
+    video, truth = speech_sample
+    assert stream_copyable(video)
+    pcm = np.zeros(16000 * 20, np.int16)
+    segment = common_pb2.Segment(segment_id="vs-copy", start_s=truth[1].start_s, end_s=truth[1].end_s)
+    media = cut_clip(video, pcm, 16000, segment, tmp_path, "fast", 23, 0.1, copy=True)
+    assert media.sync_ok and media.flags == ["stream_copy"]
+    source = frame_hashes(video)
+    fps = 25
+    first = math.ceil(segment.start_s * fps - 1e-6)
+    # The decoded clip is the source's own frames from the segment's start, bit for bit (no re-encode).
+    clip = frame_hashes(media.mp4)
+    assert clip == source[first : first + len(clip)]
+    assert abs(len(clip) / fps - (segment.end_s - segment.start_s)) <= 1 / fps + 1e-6
+
+
+def ffprobe_audio_s(path) -> float:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration", "-of", "csv=p=0"]
+    out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    return float(out) if out else 0.0
+
+
+def test_the_sync_check_reads_the_audio_duration_ffprobe_gives(tmp_path, speech_sample):
+    """From the MP4's boxes (edit list, else media duration): copies with a pre-roll, encoded cuts
+    with AAC priming, a file without audio; a file that is not an MP4 is a clear error."""
+    video, truth = speech_sample
+    clips = []
+    for i, (copy, start) in enumerate([(True, truth[1].start_s), (True, 0.0), (False, truth[2].start_s)]):
+        command = ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", "2.7", "-i", str(video)]
+        codecs = ["-c", "copy"] if copy else ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+        subprocess.run([*command, *codecs, "-movflags", "+faststart", str(tmp_path / f"c{i}.mp4")], check=True)
+        clips.append(tmp_path / f"c{i}.mp4")
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-t", "1", "-an", "-c", "copy", str(silent)], check=True)
+    for clip in [*clips, silent, video]:
+        assert audio_duration(clip) == pytest.approx(ffprobe_audio_s(clip), abs=1e-6), clip
+    assert audio_duration(clips[2]) == pytest.approx(2.7, abs=0.01) and audio_duration(silent) == 0
+    text = tmp_path / "notes.mp4"
+    text.write_bytes(b"not an mp4 at all" * 10)
+    with pytest.raises(PermanentError, match="cannot read the clip's audio in notes.mp4"):
+        audio_duration(text)
+
+
+def test_copies_start_only_shortly_after_a_keyframe_of_an_h264_source(tmp_path):
+    h264, mpeg4 = tmp_path / "gop2.mp4", tmp_path / "old.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=7"]
+    cmd += ["-f", "lavfi", "-i", "sine=duration=7", "-c:a", "aac"]
+    subprocess.run([*cmd, "-c:v", "libx264", "-g", "50", "-sc_threshold", "0", str(h264)], check=True)
+    subprocess.run([*cmd, "-c:v", "mpeg4", str(mpeg4)], check=True)
+    keyframes = copy_keyframes(h264)
+    assert keyframes == pytest.approx([0, 2, 4, 6])
+    assert preroll_s(keyframes, 4.0) == pytest.approx(0) and preroll_s(keyframes, 5.5) == pytest.approx(1.5)
+    assert preroll_s([], 1.0) == math.inf
+    assert copy_keyframes(mpeg4) == [] and not stream_copyable(tmp_path / "missing.mp4")
+
+
+def test_a_clip_whose_audio_runs_out_is_recut_then_flagged(tmp_path, speech_sample):
+    """Audio ends at 2 s in a 6 s video: the 1-5 s clip cannot be in sync."""
+    short = tmp_path / "short.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6"]
+    cmd += ["-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:v", "libx264", "-c:a", "aac", str(short)]
+    subprocess.run(cmd, check=True)
+    pcm = np.zeros(16000 * 6, np.int16)
+    segment = common_pb2.Segment(segment_id="vs-00001000-00005000", start_s=1.0, end_s=5.0)
+    media = cut_clip(short, pcm, 16000, segment, tmp_path, "fast", 23, 0.1)
+    assert not media.sync_ok and media.flags == ["recut", "out_of_sync"] and media.audio_duration_s < 1.5
+
+
+def test_migrations_match_the_models(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    db.migrate(url)
+    with create_engine(url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.Base.metadata) == []
+
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    name = f"emo_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip, with its reason
+        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
+    yield POSTGRES + name
+    db.engine_for(POSTGRES + name).dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def labelled_event(video_id: str, job_id: str, labels: list[str], kept: list[bool]) -> events_pb2.SegmentsLabeled:
+    event = events_pb2.SegmentsLabeled(
+        context=common_pb2.JobContext(job_id=job_id, language="ar-EG"), video_id=video_id
+    )
+    for i, (label, keep) in enumerate(zip(labels, kept)):
+        sid = f"{video_id}-{i * 2000:08d}-{i * 2000 + 1500:08d}"
+        event.segments.add(segment_id=sid, start_s=i * 2.0, end_s=i * 2.0 + 1.5)
+        event.vision.append(vision_pb2.SegmentVision(segment_id=sid, face_ratio=1.0, frames=2, face_frames=2))
+        event.transcripts.add(segment_id=sid, text=f"utterance {i}", kept=True)
+        x = labeler_pb2.SegmentLabel(segment_id=sid)
+        x.label.emotion = common_pb2.Emotion.Value(f"EMOTION_{label.upper()}")
+        x.label.confidence, x.label.kept = 0.5 + i / 100, keep
+        x.label.reasons.append("passes every filter" if keep else "rejected")
+        event.labels.append(x)
+    return event
+
+
+def catalog_rows(url: str, store: ObjectStore, event: events_pb2.SegmentsLabeled, group: str) -> None:
+    """What the worker writes, with small stand-in media objects (the cutting is tested above)."""
+    Session = db.sessions(url)
+    with Session() as session:
+        session.merge(db.Video(video_id=event.video_id, group_key=group, info={}))
+        for row in clip_rows(event):
+            if row.kept:
+                for ext, field in (("mp4", "mp4_key"), ("wav", "wav_key")):
+                    key = f"{event.video_id}/catalog/{row.clip_id}.{ext}"
+                    store.put_bytes(key, f"{ext} of {row.clip_id}".encode(), "application/octet-stream")
+                    setattr(row, field, key)
+                row.sync_ok = True
+            session.merge(row)
+        session.commit()
+
+
+def test_catalog_suite(database_url, stack, tmp_path):
+    store = ObjectStore(load_section(StoreConfig, "store"))
+    labels = ["anger", "happiness", "neutral", "sadness", "neutral", "fear"]
+    videos = [f"vcat{uuid.uuid4().hex[:8]}{i}" for i in range(6)]
+    for i, video_id in enumerate(videos):
+        event = labelled_event(video_id, "jobcat", labels, [True, True, True, True, i % 2 == 0, False])
+        catalog_rows(database_url, store, event, group=f"series:{i // 2}")  # three series of two videos
+        catalog_rows(database_url, store, event, group=f"series:{i // 2}")  # a redelivery changes nothing
+    Session = db.sessions(database_url)
+    with Session() as session:
+        assert session.scalar(select(func.count()).select_from(db.Clip)) == 36
+        page, token = list_page(session, catalog_pb2.ListClipsRequest(page_size=10))
+        assert len(page) == 10 and token == page[-1][0].clip_id
+        everything = []
+        while True:
+            page, token = list_page(
+                session, catalog_pb2.ListClipsRequest(page_size=7, page_token=token if everything else "")
+            )
+            everything += [c.clip_id for c, _, _ in page]
+            if not token:
+                break
+        assert len(everything) == len(set(everything)) == 27  # kept only: 4 per video + 3 extra neutrals
+        angry, _ = list_page(session, catalog_pb2.ListClipsRequest(labels=[common_pb2.EMOTION_ANGER]))
+        assert len(angry) == 6 and all(c.label == "anger" for c, _, _ in angry)
+        summary = stats(session, language="ar")
+        assert summary.clips == 27 and summary.duration_s == pytest.approx(27 * 1.5)
+    config = CatalogConfig(database_url=database_url, shard_size=4)
+    request = catalog_pb2.CreateReleaseRequest(
+        name="suite", seed=1, filter=catalog_pb2.ListClipsRequest(language="ar-EG")
+    )
+    release = create_release(store, config, request, tmp_path / "release")
+    records = release.records
+    assert Counter(r["label"] for r in records)["neutral"] == round(0.15 * 18)  # 18 non-neutral kept
+    by_group = {}
+    for r in records:
+        assert by_group.setdefault(r["group"], r["split"]) == r["split"]  # no series in two splits
+    with Session() as session:
+        in_db = {
+            (c.clip_id, s)
+            for c, _, s in session.execute(
+                select(db.Clip, db.Video.group_key, db.ReleaseClip.split)
+                .join(db.Video, db.Video.video_id == db.Clip.video_id)
+                .join(db.ReleaseClip, db.ReleaseClip.clip_id == db.Clip.clip_id)
+                .where(db.ReleaseClip.release_id == release.release_id)
+            ).all()
+        }
+    assert in_db == {(r["clip_id"], r["split"]) for r in records}
+    again = create_release(store, config, request, tmp_path / "again")
+    assert again.release_id == release.release_id and again.records == records  # same request, same release
+
+    import datasets
+    import webdataset as wds
+
+    root = release.root
+    files = {p.stem: str(p) for p in (root / "parquet").glob("*.parquet")}
+    loaded = datasets.load_dataset("parquet", data_files=files)
+    assert {split: loaded[split].num_rows for split in loaded} == dict(Counter(r["split"] for r in records))
+    for split in loaded:
+        for row in loaded[split]:
+            assert (root / row["video"]).read_bytes() == f"mp4 of {row['clip_id']}".encode()
+    shards = sorted(str(p) for p in (root / "webdataset").glob("*.tar"))
+    samples = list(wds.WebDataset(shards, shardshuffle=False))
+    assert sorted(s["__key__"] for s in samples) == sorted(r["clip_id"] for r in records)
+    for sample in samples:
+        meta = json.loads(sample["json"])
+        assert sample["wav"] == f"wav of {meta['clip_id']}".encode() and int(sample["cls"]) == [
+            "anger",
+            "disgust",
+            "fear",
+            "happiness",
+            "sadness",
+            "surprise",
+            "neutral",
+        ].index(meta["label"])
+    lines = (root / "metadata.jsonl").read_text().splitlines()
+    assert [json.loads(line)["clip_id"] for line in lines] == [r["clip_id"] for r in records]
+    header = (root / "train.csv").read_text().splitlines()[0]
+    assert header.startswith("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,StartTime,EndTime")
+    assert (root / "report" / "report.html").exists() and (root / "report" / "classes.png").stat().st_size > 1000
