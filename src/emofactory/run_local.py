@@ -19,7 +19,7 @@ from pathlib import Path
 from google.protobuf.message import Message
 
 from emofactory.core.errors import PermanentError, TransientError
-from emofactory.core.events import JOB_SUBMITTED
+from emofactory.core.events import JOB_SUBMITTED, context_of, video_id_of
 from emofactory.core.jobs import job_state, summarize
 from emofactory.core.stage import Output, Stage, StageContext
 from emofactory.core.store import FileStore
@@ -102,10 +102,10 @@ async def run_local(
 
 
 async def _deliver(stage: Stage, subject: str, event, status: _Status, retries: int) -> Output | None:
-    video_id = getattr(event, "video_id", "")
+    video_id = video_id_of(event)
     for attempt in range(retries + 1):
         try:
-            out = await stage.on_event(subject, event, stage.config_for(event.context))
+            out = await stage.on_event(subject, event, stage.config_for(context_of(event)))
             break
         except TransientError as exc:
             if attempt == retries:

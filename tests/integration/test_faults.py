@@ -81,9 +81,11 @@ def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job
     # An event the vad worker cannot handle, but not for a reason it can tell is permanent:
     # it is retried up to max_deliver (5) times, then dead-lettered.
     poison = events_pb2.AudioExtracted(
-        context=common_pb2.JobContext(job_id=job_id),
-        video_id=video_id,
-        audio=common_pb2.ObjectRef(bucket="Not A Bucket!", key=f"{video_id}/audio/audio.wav"),
+        envelope=events_pb2.Envelope(
+            context=common_pb2.JobContext(job_id=job_id),
+            video_id=video_id,
+            audio=common_pb2.ObjectRef(bucket="Not A Bucket!", key=f"{video_id}/audio/audio.wav"),
+        )
     )
 
     async def publish_and_wait():

@@ -185,9 +185,11 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
         js = nc.jetstream()
         sub = await js.subscribe("emo.vad.segmented", ordered_consumer=True)
         event = events_pb2.AudioExtracted(
-            context=common_pb2.JobContext(job_id=job_id),
-            video_id=video.video_id,
-            audio=common_pb2.ObjectRef(key=f"{video.video_id}/audio/audio.wav"),
+            envelope=events_pb2.Envelope(
+                context=common_pb2.JobContext(job_id=job_id),
+                video_id=video.video_id,
+                audio=common_pb2.ObjectRef(key=f"{video.video_id}/audio/audio.wav"),
+            )
         )
         for n in range(2):  # two different message ids: both reach the worker
             await js.publish(AUDIO_EXTRACTED, event.SerializeToString(), headers={"Nats-Msg-Id": f"again-{n}"})
@@ -197,7 +199,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
             while True:
                 msg = await sub.next_msg(timeout=0.5)
                 event = events_pb2.SpeechSegmented.FromString(msg.data)
-                if event.video_id == video.video_id:
+                if event.envelope.video_id == video.video_id:
                     seen.append(event)
         except nats.errors.TimeoutError:
             pass
@@ -320,8 +322,9 @@ def test_labeler_join_in_either_order_and_with_duplicates(stack, store):
 
     def halves(job_id):
         ctx = common_pb2.JobContext(job_id=job_id)
-        vision = events_pb2.VisionAnalyzed(context=ctx, video_id="vjoin", segments=[segment])
-        asr = events_pb2.SpeechTranscribed(context=ctx, video_id="vjoin", segments=[segment])
+        envelope = events_pb2.Envelope(context=ctx, video_id="vjoin")
+        vision = events_pb2.VisionAnalyzed(envelope=envelope, segments=[segment])
+        asr = events_pb2.SpeechTranscribed(envelope=envelope, segments=[segment])
         asr.transcripts.add(segment_id=segment.segment_id, text="hello")
         return vision, asr
 
@@ -397,7 +400,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
             while True:
                 msg = await sub.next_msg(timeout=5)
                 event = events_pb2.SegmentsLabeled.FromString(msg.data)
-                if event.context.job_id == job_id:
+                if event.envelope.context.job_id == job_id:
                     await js.publish(msg.subject, msg.data, headers={"Nats-Msg-Id": f"again-{job_id}"})
                     return
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import grpc
 
 from emofactory.core.bus import Handler, publish
-from emofactory.core.events import message_id
+from emofactory.core.events import context_of, message_id, video_id_of
 from emofactory.core.service import Runtime, abort_on_error
 from emofactory.core.stage import Output, Stage
 
@@ -24,11 +24,11 @@ def event_name(subject: str) -> str:
 
 
 async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
-    job_id = event.context.job_id
+    job_id = context_of(event).job_id
     for video_id, source, title in out.videos:
         await rt.jobs.add_video(job_id, video_id, source, title)
     for subject, produced in out.events:
-        await publish(rt.js, subject, produced, message_id(job_id, produced.video_id, event_name(subject)))
+        await publish(rt.js, subject, produced, message_id(job_id, video_id_of(produced), event_name(subject)))
     if out.resolved:
 
         def settle(job) -> None:
@@ -38,13 +38,13 @@ async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
         await rt.jobs.update(job_id, settle)
     elif out.records_video:
         await rt.jobs.record(
-            job_id, event.video_id, stage.name, out.state, out.reason, items=out.items, flagged=out.flagged
+            job_id, video_id_of(event), stage.name, out.state, out.reason, items=out.items, flagged=out.flagged
         )
 
 
 def event_handler(stage: Stage, rt: Runtime) -> Handler:
     async def handle(subject: str, event) -> None:
-        out = await stage.on_event(subject, event, stage.config_for(event.context))
+        out = await stage.on_event(subject, event, stage.config_for(context_of(event)))
         if out is not None:
             await apply_output(rt, stage, event, out)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import nats
 from google.protobuf.message import Message
@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 from emofactory.core import metrics
 from emofactory.core.config import BusConfig
 from emofactory.core.errors import PermanentError
-from emofactory.core.events import dead_letter_subject, decode
+from emofactory.core.events import context_of, dead_letter_subject, decode, video_id_of
 from emofactory.core.jobs import JobStore
 from emofactory.v1 import common_pb2, events_pb2
 
@@ -42,14 +42,14 @@ async def publish(js, subject: str, event: Message, msg_id: str) -> None:
 def _ids(event: Message | None) -> tuple[str, str]:
     if event is None:
         return "", ""
-    job_id = event.context.job_id if event.DESCRIPTOR.fields_by_name.get("context") else ""
-    video_id = getattr(event, "video_id", "") if event.DESCRIPTOR.fields_by_name.get("video_id") else ""
-    return job_id, video_id
+    return context_of(event).job_id, video_id_of(event)
 
 
 class StageWorker:
-    def __init__(self, stage: str, nc, jobs: JobStore, handle: Handler, config: BusConfig):
-        self.stage, self.nc, self.js, self.jobs = stage, nc, nc.jetstream(), jobs
+    def __init__(
+        self, stage: str, nc, jobs: JobStore, handle: Handler, config: BusConfig, payloads: Mapping[str, type[Message]]
+    ):
+        self.stage, self.nc, self.js, self.jobs, self.payloads = stage, nc, nc.jetstream(), jobs, payloads
         self.handle, self.config = handle, config
         self.max_deliver = 1
 
@@ -85,7 +85,7 @@ class StageWorker:
         event = None
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
-            event = decode(msg.subject, msg.data)
+            event = decode(msg.subject, msg.data, self.payloads)
             with metrics.track(self.stage):
                 await self.handle(msg.subject, event)
         except PermanentError as exc:
@@ -159,7 +159,7 @@ class StageWorker:
             seq = int(json.loads(advisory.data)["stream_seq"])
             stored = await self.js.get_msg(self.config.stream, seq)
             try:
-                event = decode(stored.subject, stored.data)
+                event = decode(stored.subject, stored.data, self.payloads)
             except PermanentError:
                 event = None
             await self.dead_letter(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from google.protobuf.message import DecodeError, Message
 
 from emofactory.core.errors import PermanentError
-from emofactory.v1 import events_pb2
+from emofactory.v1 import common_pb2, events_pb2
 
 JOB_SUBMITTED = "emo.ingest.submitted"
 VIDEO_DISCOVERED = "emo.ingest.discovered"
@@ -16,24 +18,42 @@ VISION_ANALYZED = "emo.vision.analyzed"
 SPEECH_TRANSCRIBED = "emo.asr.transcribed"
 SEGMENTS_LABELED = "emo.labeler.labeled"
 
-PAYLOADS: dict[str, type[Message]] = {
-    JOB_SUBMITTED: events_pb2.JobSubmitted,
-    VIDEO_DISCOVERED: events_pb2.VideoDiscovered,
-    VIDEO_DOWNLOADED: events_pb2.VideoDownloaded,
-    AUDIO_EXTRACTED: events_pb2.AudioExtracted,
-    SPEECH_SEGMENTED: events_pb2.SpeechSegmented,
-    VISION_ANALYZED: events_pb2.VisionAnalyzed,
-    SPEECH_TRANSCRIBED: events_pb2.SpeechTranscribed,
-    SEGMENTS_LABELED: events_pb2.SegmentsLabeled,
-}
+
+def context_of(event: Message) -> common_pb2.JobContext:
+    """The job an event belongs to: in its envelope (events about a video) or its own (JobSubmitted)."""
+    return event.envelope.context if "envelope" in event.DESCRIPTOR.fields_by_name else event.context
+
+
+def video_id_of(event: Message) -> str:
+    return event.envelope.video_id if "envelope" in event.DESCRIPTOR.fields_by_name else ""
+
+
+def forward(
+    event: Message,
+    kind: type[Message],
+    *,
+    audio: common_pb2.ObjectRef | None = None,
+    documents: Mapping[str, common_pb2.ObjectRef] | None = None,
+    **fields,
+) -> Message:
+    """The next event about the same video: the envelope carried over, with what this stage stored
+    (the audio, its documents by stage name) added, and the event's own fields."""
+    envelope = events_pb2.Envelope()
+    envelope.CopyFrom(event.envelope)
+    if audio is not None:
+        envelope.audio.CopyFrom(audio)
+    for stage, ref in (documents or {}).items():
+        envelope.documents[stage].CopyFrom(ref)
+    return kind(envelope=envelope, **fields)
 
 
 def dead_letter_subject(stage: str) -> str:
     return f"emo.dlq.{stage}"
 
 
-def decode(subject: str, data: bytes) -> Message:
-    kind = PAYLOADS.get(subject)
+def decode(subject: str, data: bytes, payloads: Mapping[str, type[Message]]) -> Message:
+    """A delivered message as the payload type its consumer expects on that subject (`Stage.consumes`)."""
+    kind = payloads.get(subject)
     if kind is None:
         raise PermanentError(f"no payload type is known for subject {subject!r}")
     try:

@@ -12,7 +12,7 @@ import functools
 import logging
 import signal
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -46,8 +46,9 @@ class Runtime:
     work_dir: str
 
 
-# Attaches a service's gRPC servicers to the server; returns their full names and its event handler (or None).
-Attach = Callable[[grpc.aio.Server, Runtime], tuple[list[str], bus.Handler | None]]
+# Attaches a service's gRPC servicers to the server; returns their full names, its event handler (or
+# None: gRPC only) and the payload type of each subject it consumes.
+Attach = Callable[[grpc.aio.Server, Runtime], tuple[list[str], bus.Handler | None, Mapping[str, type]]]
 
 
 @contextlib.asynccontextmanager
@@ -99,7 +100,7 @@ async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
         server = grpc.aio.server()
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
-        names, handler = attach(server, rt)
+        names, handler, payloads = attach(server, rt)
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
         port = server.add_insecure_port(f"{server_cfg.host}:{server_cfg.grpc_port}")
         await server.start()
@@ -108,7 +109,7 @@ async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
 
         worker_task = None
         if handler and server_cfg.worker:
-            worker = bus.StageWorker(name, nc, rt.jobs, handler, bus_cfg)
+            worker = bus.StageWorker(name, nc, rt.jobs, handler, bus_cfg, payloads)
             worker_task = asyncio.create_task(worker.run(stop))
             worker_task.add_done_callback(lambda _t: stop.set())  # a dead worker stops the process
         for service in ("", *names):

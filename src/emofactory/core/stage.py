@@ -11,7 +11,7 @@ runner (`emofactory.run_local`) drive every stage the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -69,8 +69,9 @@ class Output:
 
 class Stage:
     name: ClassVar[str]
-    # Subjects it consumes (its durable consumer's filter) and may produce.
-    consumes: ClassVar[tuple[str, ...]]
+    # The events it consumes, subject -> payload type (its durable consumer's filter), and the
+    # subjects it may produce.
+    consumes: ClassVar[Mapping[str, type[Message]]]
     produces: ClassVar[tuple[str, ...]] = ()
     config_type: ClassVar[type]
     rpc: ClassVar[Rpc | None] = None
@@ -114,16 +115,3 @@ class Stage:
         return (
             request.options if "options" in request.DESCRIPTOR.fields_by_name and request.HasField("options") else None
         )
-
-
-def forward(event: Message, kind: type[Message], **fields) -> Message:
-    """The next event: the job context, video id and media refs carried over, plus what this stage adds."""
-    carried = {name: getattr(event, name) for name in ("context", "video_id", "video", "audio") if _has(event, name)}
-    return kind(**{name: value for name, value in carried.items() if name in kind.DESCRIPTOR.fields_by_name}, **fields)
-
-
-def _has(message: Message, name: str) -> bool:
-    descriptor = message.DESCRIPTOR.fields_by_name.get(name)
-    if descriptor is None:
-        return False
-    return message.HasField(name) if descriptor.message_type is not None else bool(getattr(message, name))

@@ -193,9 +193,8 @@ def database_url(request, tmp_path):
 
 
 def labelled_event(video_id: str, job_id: str, labels: list[str], kept: list[bool]) -> events_pb2.SegmentsLabeled:
-    event = events_pb2.SegmentsLabeled(
-        context=common_pb2.JobContext(job_id=job_id, language="ar-EG"), video_id=video_id
-    )
+    context = common_pb2.JobContext(job_id=job_id, language="ar-EG")
+    event = events_pb2.SegmentsLabeled(envelope=events_pb2.Envelope(context=context, video_id=video_id))
     for i, (label, keep) in enumerate(zip(labels, kept)):
         sid = f"{video_id}-{i * 2000:08d}-{i * 2000 + 1500:08d}"
         event.segments.add(segment_id=sid, start_s=i * 2.0, end_s=i * 2.0 + 1.5)
@@ -213,11 +212,11 @@ def catalog_rows(url: str, store: ObjectStore, event: events_pb2.SegmentsLabeled
     """What the worker writes, with small stand-in media objects (the cutting is tested above)."""
     Session = db.sessions(url)
     with Session() as session:
-        session.merge(db.Video(video_id=event.video_id, group_key=group, info={}))
+        session.merge(db.Video(video_id=event.envelope.video_id, group_key=group, info={}))
         for row in clip_rows(event):
             if row.kept:
                 for ext, field in (("mp4", "mp4_key"), ("wav", "wav_key")):
-                    key = f"{event.video_id}/catalog/{row.clip_id}.{ext}"
+                    key = f"{event.envelope.video_id}/catalog/{row.clip_id}.{ext}"
                     store.put_bytes(key, f"{ext} of {row.clip_id}".encode(), "application/octet-stream")
                     setattr(row, field, key)
                 row.sync_ok = True

@@ -14,9 +14,9 @@ from google.protobuf.json_format import MessageToDict
 
 from emofactory.core.backend import ModelBackend
 from emofactory.core.config import config_digest
-from emofactory.core.events import SPEECH_SEGMENTED, SPEECH_TRANSCRIBED
+from emofactory.core.events import SPEECH_SEGMENTED, SPEECH_TRANSCRIBED, forward
 from emofactory.core.media import check_segments, read_pcm
-from emofactory.core.stage import Output, Rpc, forward
+from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.asr.config import AsrConfig, checked_options
 from emofactory.stages.asr.engines import Engine, make_engine
@@ -48,7 +48,7 @@ def _transcribe_file(path: Path, video_id: str, segments, config: AsrConfig, bac
 
 class AsrStage(ModelStage):
     name = "asr"
-    consumes = (SPEECH_SEGMENTED,)
+    consumes = {SPEECH_SEGMENTED: events_pb2.SpeechSegmented}
     produces = (SPEECH_TRANSCRIBED,)
     config_type = AsrConfig
     rpc = Rpc(asr_pb2, "AsrService", "Transcribe")
@@ -73,8 +73,12 @@ class AsrStage(ModelStage):
         return asr_pb2.TranscribeResponse(transcripts=transcripts, transcripts_doc=ref)
 
     def request_of(self, event: events_pb2.SpeechSegmented) -> asr_pb2.TranscribeRequest:
+        envelope = event.envelope
         return asr_pb2.TranscribeRequest(
-            audio=event.audio, video_id=event.video_id, segments=event.segments, language=event.context.language
+            audio=envelope.audio,
+            video_id=envelope.video_id,
+            segments=event.segments,
+            language=envelope.context.language,
         )
 
     def output_of(self, event, response: asr_pb2.TranscribeResponse) -> Output:
@@ -82,9 +86,9 @@ class AsrStage(ModelStage):
         out = forward(
             event,
             events_pb2.SpeechTranscribed,
+            documents={"asr": response.transcripts_doc},
             segments=event.segments,
             transcripts=transcripts,
-            transcripts_doc=response.transcripts_doc,
         )
         failed = [t for t in transcripts if t.failed]
         reason = f"{len(failed)} of {len(transcripts)} segments flagged: {failed[0].failure_reason}" if failed else ""

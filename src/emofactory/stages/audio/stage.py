@@ -6,8 +6,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from emofactory.core.events import AUDIO_EXTRACTED, VIDEO_DOWNLOADED
-from emofactory.core.stage import Output, Rpc, Stage, forward
+from emofactory.core.events import AUDIO_EXTRACTED, VIDEO_DOWNLOADED, forward
+from emofactory.core.stage import Output, Rpc, Stage
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.audio.config import AudioConfig
 from emofactory.stages.audio.extract import extract_audio
@@ -16,7 +16,7 @@ from emofactory.v1 import audio_pb2, events_pb2
 
 class AudioStage(Stage):
     name = "audio"
-    consumes = (VIDEO_DOWNLOADED,)
+    consumes = {VIDEO_DOWNLOADED: events_pb2.VideoDownloaded}
     produces = (AUDIO_EXTRACTED,)
     config_type = AudioConfig
     rpc = Rpc(audio_pb2, "AudioService", "ExtractAudio")
@@ -35,7 +35,7 @@ class AudioStage(Stage):
         return audio_pb2.ExtractAudioResponse(audio=audio, media=media)
 
     def request_of(self, event: events_pb2.VideoDownloaded) -> audio_pb2.ExtractAudioRequest:
-        return audio_pb2.ExtractAudioRequest(video=event.video, video_id=event.video_id)
+        return audio_pb2.ExtractAudioRequest(video=event.envelope.video, video_id=event.envelope.video_id)
 
     def output_of(self, event, response: audio_pb2.ExtractAudioResponse) -> Output:
         out = forward(event, events_pb2.AudioExtracted, audio=response.audio, media=response.media)

@@ -26,11 +26,11 @@ def video_row(event: events_pb2.SegmentsLabeled, info: dict, group_fields) -> db
     ingest time and source group."""
     ingested_at = info.get("ingested_at")
     return db.Video(
-        video_id=event.video_id,
+        video_id=event.envelope.video_id,
         source=info.get("source") or info.get("webpage_url") or info.get("original_url") or "",
         title=info.get("title") or "",
-        language=event.context.language,
-        group_key=group_of(info, event.video_id, group_fields),
+        language=event.envelope.context.language,
+        group_key=group_of(info, event.envelope.video_id, group_fields),
         duration_s=float(info.get("source_duration_s") or info.get("duration") or 0.0),
         ingested_at=datetime.fromisoformat(ingested_at) if ingested_at else None,
         info={k: info[k] for k in ("id", "title", "series", "playlist_id", "channel", "duration") if k in info},
@@ -66,11 +66,11 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
         v, t, x = vision.get(segment.segment_id), texts.get(segment.segment_id), labels.get(segment.segment_id)
         row = db.Clip(
             clip_id=segment.segment_id,
-            video_id=event.video_id,
-            job_id=event.context.job_id,
+            video_id=event.envelope.video_id,
+            job_id=event.envelope.context.job_id,
             start_s=segment.start_s,
             end_s=segment.end_s,
-            language=event.context.language,
+            language=event.envelope.context.language,
             flags=[],
         )
         if v is not None:

@@ -16,7 +16,7 @@ from emofactory.v1 import events_pb2
 
 class CatalogStage(Stage):
     name = "catalog"
-    consumes = (SEGMENTS_LABELED,)
+    consumes = {SEGMENTS_LABELED: events_pb2.SegmentsLabeled}
     config_type = CatalogConfig
 
     def register_services(self, grpc_server, rt) -> list[str]:

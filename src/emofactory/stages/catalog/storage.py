@@ -19,9 +19,9 @@ from emofactory.stages.catalog.records import clip_rows, video_row
 from emofactory.v1 import events_pb2
 
 
-def _info(store, video_id: str) -> dict:
-    key = object_key(video_id, "ingest", "info.json")
-    return json.loads(store.get_bytes(store.ref(key))) if store.exists(key) else {}
+def _info(store, envelope) -> dict:
+    """The info JSON ingest stored, as the envelope refers to it (none: a video labelled without ingest)."""
+    return json.loads(store.get_bytes(envelope.info)) if envelope.info.key else {}
 
 
 def _already_cut(session, store, clip_id: str) -> db.Clip | None:
@@ -34,15 +34,16 @@ def _already_cut(session, store, clip_id: str) -> db.Clip | None:
 def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
     """Writes the video's rows and the kept clips' media; returns (clips, clips out of sync)."""
     Session = db.sessions(config.database_url)
-    info = _info(store, event.video_id)
+    envelope = event.envelope
+    info = _info(store, envelope)
     rows = clip_rows(event)
     kept = [r for r in rows if r.kept]
     with Session() as session, tempfile.TemporaryDirectory(dir=work_dir or None) as tmp:
         done = {r.clip_id: _already_cut(session, store, r.clip_id) for r in kept}
         todo = [r for r in kept if done[r.clip_id] is None]
         if todo:
-            video = store.get_file(event.video, Path(tmp) / "source")
-            pcm, rate = read_pcm(store.get_file(event.audio, Path(tmp) / "audio.wav"))
+            video = store.get_file(envelope.video, Path(tmp) / "source")
+            pcm, rate = read_pcm(store.get_file(envelope.audio, Path(tmp) / "audio.wav"))
             keyframes = copy_keyframes(video) if config.stream_copy else []
         for row in kept:
             previous = done[row.clip_id]
@@ -59,10 +60,10 @@ def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, confi
                 video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s, copy
             )
             row.mp4_key = store.put_file(
-                object_key(event.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
+                object_key(envelope.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
             ).key
             row.wav_key = store.put_file(
-                object_key(event.video_id, "catalog", f"{row.clip_id}.wav"), media.wav, "audio/wav"
+                object_key(envelope.video_id, "catalog", f"{row.clip_id}.wav"), media.wav, "audio/wav"
             ).key
             row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
             row.flags += media.flags

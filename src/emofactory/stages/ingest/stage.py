@@ -67,16 +67,18 @@ def provenance(event: events_pb2.VideoDiscovered, media: common_pb2.MediaInfo) -
     """What every clip of the video records of where it came from: the source as given (URL, local
     path or s3:// URI), its title and duration, and when its job was submitted (deterministic, so a
     redelivery writes the same info JSON)."""
+    context = event.envelope.context
+    submitted = context.submitted_at
     return {
         "source": sources.describe(event.source),
         "source_duration_s": round(media.duration_s, 3),
-        "ingested_at": event.context.submitted_at.ToJsonString() if event.context.HasField("submitted_at") else "",
+        "ingested_at": submitted.ToJsonString() if context.HasField("submitted_at") else "",
     }
 
 
 class IngestStage(Stage):
     name = "ingest"
-    consumes = (JOB_SUBMITTED, VIDEO_DISCOVERED)
+    consumes = {JOB_SUBMITTED: events_pb2.JobSubmitted, VIDEO_DISCOVERED: events_pb2.VideoDiscovered}
     produces = (VIDEO_DISCOVERED, VIDEO_DOWNLOADED)
     config_type = IngestConfig
     check = staticmethod(sources.checked_config)
@@ -106,13 +108,14 @@ class IngestStage(Stage):
                     continue
                 seen.add(video_id)
                 out.videos.append((video_id, sources.describe(single), title))
-                discovered = events_pb2.VideoDiscovered(context=event.context, video_id=video_id, source=single)
+                envelope = events_pb2.Envelope(context=event.context, video_id=video_id)
+                discovered = events_pb2.VideoDiscovered(envelope=envelope, source=single)
                 out.events.append((VIDEO_DISCOVERED, discovered))
         log.info("job resolved", extra={"job_id": event.context.job_id, "videos": len(seen), "errors": out.errors})
         return out
 
     async def download(self, event: events_pb2.VideoDiscovered, config: IngestConfig) -> Output:
-        store, video_id = self.ctx.store, event.video_id
+        store, video_id = self.ctx.store, event.envelope.video_id
         with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
             path, info = await asyncio.to_thread(fetch, event.source, config, store, Path(tmp))
             media = await asyncio.to_thread(probe, path)
@@ -127,11 +130,11 @@ class IngestStage(Stage):
             info_ref = await asyncio.to_thread(store.put_bytes, info_key, info_doc, "application/json")
             video_key = object_key(video_id, "ingest", "source.mp4")
             video_ref = await asyncio.to_thread(store.put_file, video_key, path, "video/mp4")
+        envelope = events_pb2.Envelope(
+            context=event.envelope.context, video_id=video_id, video=video_ref, info=info_ref
+        )
         out = events_pb2.VideoDownloaded(
-            context=event.context,
-            video_id=video_id,
-            video=video_ref,
-            info=info_ref,
+            envelope=envelope,
             media=media,
             title=info.get("title") or "",
             source=sources.describe(event.source),

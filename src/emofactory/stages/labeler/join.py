@@ -21,7 +21,7 @@ def part_key(video_id: str, job_id: str, part: str) -> str:
 
 async def join(store, part: str, event) -> tuple[events_pb2.VisionAnalyzed, events_pb2.SpeechTranscribed] | None:
     """Both halves once both have arrived, else None."""
-    job_id, video_id = event.context.job_id, event.video_id
+    job_id, video_id = event.envelope.context.job_id, event.envelope.video_id
     key = part_key(video_id, job_id, part)
     await asyncio.to_thread(store.put_bytes, key, event.SerializeToString(), "application/x-protobuf")
     halves = {part: event}

@@ -14,9 +14,9 @@ from google.protobuf.json_format import MessageToDict
 
 from emofactory.core.config import config_digest
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.events import SEGMENTS_LABELED, SPEECH_TRANSCRIBED, VISION_ANALYZED
+from emofactory.core.events import SEGMENTS_LABELED, SPEECH_TRANSCRIBED, VISION_ANALYZED, forward
 from emofactory.core.media import check_segments, read_pcm
-from emofactory.core.stage import Output, Rpc, forward
+from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_key, key_part, object_key
 from emofactory.models.text_emotion import MODEL_NAMES
 from emofactory.stages.base import ModelStage
@@ -58,7 +58,7 @@ def evidence_of(vision: events_pb2.VisionAnalyzed, asr: events_pb2.SpeechTranscr
 
 class LabelerStage(ModelStage):
     name = "labeler"
-    consumes = (VISION_ANALYZED, SPEECH_TRANSCRIBED)
+    consumes = {VISION_ANALYZED: events_pb2.VisionAnalyzed, SPEECH_TRANSCRIBED: events_pb2.SpeechTranscribed}
     produces = (SEGMENTS_LABELED,)
     config_type = LabelerConfig
     rpc = Rpc(labeler_pb2, "LabelerService", "LabelSegments")
@@ -103,18 +103,18 @@ class LabelerStage(ModelStage):
             return None  # the other half labels the video when it arrives
         vision, asr = joined
         request = labeler_pb2.LabelSegmentsRequest(
-            audio=vision.audio, video_id=vision.video_id, segments=evidence_of(vision, asr)
+            audio=vision.envelope.audio, video_id=vision.envelope.video_id, segments=evidence_of(vision, asr)
         )
         response = await self.run(request, config)
         labels = response.labels
         out = forward(
             vision,
             events_pb2.SegmentsLabeled,
+            documents={**asr.envelope.documents, "labeler": response.labels_doc},
             segments=vision.segments,
             vision=vision.vision,
             transcripts=asr.transcripts,
             labels=labels,
-            labels_doc=response.labels_doc,
         )
         kept = sum(x.label.kept for x in labels)
         return Output([(SEGMENTS_LABELED, out)], reason=f"{kept} of {len(labels)} kept", items=kept)

@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 from emofactory.core.config import config_digest
-from emofactory.core.events import AUDIO_EXTRACTED, SPEECH_SEGMENTED
+from emofactory.core.events import AUDIO_EXTRACTED, SPEECH_SEGMENTED, forward
 from emofactory.core.media import read_pcm
-from emofactory.core.stage import Output, Rpc, Stage, forward
+from emofactory.core.stage import Output, Rpc, Stage
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.vad.config import VadConfig, checked_options
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
@@ -46,7 +46,7 @@ def _segment_file(path: Path, video_id: str, config: VadConfig):
 
 class VadStage(Stage):
     name = "vad"
-    consumes = (AUDIO_EXTRACTED,)
+    consumes = {AUDIO_EXTRACTED: events_pb2.AudioExtracted}
     produces = (SPEECH_SEGMENTED,)
     config_type = VadConfig
     rpc = Rpc(vad_pb2, "VadService", "DetectSegments")
@@ -71,8 +71,9 @@ class VadStage(Stage):
         )
 
     def request_of(self, event: events_pb2.AudioExtracted) -> vad_pb2.DetectSegmentsRequest:
-        return vad_pb2.DetectSegmentsRequest(audio=event.audio, video_id=event.video_id)
+        return vad_pb2.DetectSegmentsRequest(audio=event.envelope.audio, video_id=event.envelope.video_id)
 
     def output_of(self, event, response: vad_pb2.DetectSegmentsResponse) -> Output:
-        out = forward(event, events_pb2.SpeechSegmented, segments=response.segments, segments_doc=response.segments_doc)
+        documents = {"vad": response.segments_doc}
+        out = forward(event, events_pb2.SpeechSegmented, documents=documents, segments=response.segments)
         return Output([(SPEECH_SEGMENTED, out)], items=len(response.segments))

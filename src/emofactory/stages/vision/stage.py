@@ -16,9 +16,9 @@ from google.protobuf.json_format import MessageToDict
 from emofactory.core.backend import ModelBackend
 from emofactory.core.config import config_digest
 from emofactory.core.emotions import emotion_enum, majority_vote, scores_message
-from emofactory.core.events import SPEECH_SEGMENTED, VISION_ANALYZED
+from emofactory.core.events import SPEECH_SEGMENTED, VISION_ANALYZED, forward
 from emofactory.core.media import check_segments, probe
-from emofactory.core.stage import Output, Rpc, forward
+from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.base import ModelStage
 from emofactory.stages.vision.analysis import (
@@ -100,7 +100,7 @@ def _analyze_file(path: Path, segments, config: VisionConfig, backend: ModelBack
 
 class VisionStage(ModelStage):
     name = "vision"
-    consumes = (SPEECH_SEGMENTED,)
+    consumes = {SPEECH_SEGMENTED: events_pb2.SpeechSegmented}
     produces = (VISION_ANALYZED,)
     config_type = VisionConfig
     rpc = Rpc(vision_pb2, "VisionService", "AnalyzeSegments")
@@ -126,12 +126,19 @@ class VisionStage(ModelStage):
         return vision_pb2.AnalyzeSegmentsResponse(segments=summaries, vision_doc=ref)
 
     def request_of(self, event: events_pb2.SpeechSegmented) -> vision_pb2.AnalyzeSegmentsRequest:
-        return vision_pb2.AnalyzeSegmentsRequest(video=event.video, video_id=event.video_id, segments=event.segments)
+        envelope = event.envelope
+        return vision_pb2.AnalyzeSegmentsRequest(
+            video=envelope.video, video_id=envelope.video_id, segments=event.segments
+        )
 
     def output_of(self, event, response: vision_pb2.AnalyzeSegmentsResponse) -> Output:
         vision = response.segments
         out = forward(
-            event, events_pb2.VisionAnalyzed, segments=event.segments, vision=vision, vision_doc=response.vision_doc
+            event,
+            events_pb2.VisionAnalyzed,
+            documents={"vision": response.vision_doc},
+            segments=event.segments,
+            vision=vision,
         )
         with_face = sum(v.face_frames > 0 for v in vision)
         return Output([(VISION_ANALYZED, out)], items=with_face, flagged=len(vision) - with_face)
