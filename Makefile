@@ -8,7 +8,7 @@ GEN := src/emofactory/v1
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
 APT_PACKAGES := ffmpeg espeak-ng
 
-.PHONY: setup system venv triton-venv proto demo test lint bench stack triton clean
+.PHONY: setup system venv triton-venv proto demo test lint bench stack triton eval clean
 
 setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm $(TRITON_VENV)/.installed
 
@@ -84,5 +84,14 @@ bench: setup
 	$(PY) -m bench.profile $(VIDEO)
 	$(PY) -m bench.triton
 
+# The labels measured on the test assets' labelled files (labelled.csv: RAVDESS, CREMA-D, MEAD, photos),
+# with the GPL speech-emotion weights by path; a table on the terminal, eval.json and plots in eval/.
+# `emofactory eval` takes any CSV of path,label or a RAVDESS / CREMA-D / MEAD folder.
+ASSETS ?= $(or $(EMOFACTORY_ASSETS),../shared/assets)
+SER_WEIGHTS ?= $(ASSETS)/ser_weights/marcogdepinto_Emotion_Voice_Detection_Model.h5
+eval: setup
+	@test -f $(ASSETS)/labelled.csv || { echo "no test assets at $(ASSETS) (set ASSETS=...)"; exit 1; }
+	EMO_MODELS__SPEECH_EMOTION_PATH=$(SER_WEIGHTS) $(VENV)/bin/emofactory eval $(ASSETS)/labelled.csv --out eval $(if $(CONFIG),--config $(CONFIG))
+
 clean:
-	rm -rf $(GEN) .emofactory .pytest_cache
+	rm -rf $(GEN) .emofactory .pytest_cache eval

@@ -5,6 +5,7 @@
     emofactory run SOURCE... --out DIR   submit, watch each stage, then create and download a release
     emofactory status JOB                a job's state, per-stage counts and failures
     emofactory release NAME --out DIR    a release from what the catalog holds
+    emofactory eval LABELLED --out DIR   the labels measured on a labelled set (in this process)
 
 \b
 Sources: http(s) URLs (videos, playlists), local files, s3:// URIs, or `search:kw1,kw2`.
@@ -24,12 +25,13 @@ from pathlib import Path
 import click
 import grpc
 import yaml
-from google.protobuf.json_format import ParseDict
+from google.protobuf.json_format import MessageToDict, ParseDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from emofactory.core.config import StoreConfig, check_settings, load_section
+from emofactory.core.errors import InvalidRequest
 from emofactory.core.store import ObjectStore
 from emofactory.local import ROOT, LocalStack, state_of
 from emofactory.pipeline import NAMES, SETTINGS
@@ -88,6 +90,21 @@ def connected(config_file: str | None = None, local_roots: tuple[str, ...] = ())
         os.environ.update(stack.env())
         console.print(f"[dim]stack up in {time.monotonic() - started:.1f} s[/dim]")
         yield {name: stack.address(name) for name in stack.services}
+
+
+@contextlib.contextmanager
+def settings_file(config_file: str | None):
+    """EMO_CONFIG names the file while the block runs in this process, then is as it was."""
+    previous = os.environ.get("EMO_CONFIG")
+    if config_file:
+        os.environ["EMO_CONFIG"] = str(Path(config_file).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("EMO_CONFIG", None)
+        else:
+            os.environ["EMO_CONFIG"] = previous
 
 
 def running_stack() -> dict[str, str]:
@@ -298,6 +315,37 @@ def release(name, out, job_id, language, min_confidence, seed, ratios) -> None:
     """Create a release NAME from the catalog and download it."""
     request = release_request(name, seed, ratios, job_id=job_id, language=language, min_confidence=min_confidence)
     make_release(running_stack(), request, Path(out))
+
+
+@main.command(name="eval")
+@click.argument("labelled", type=click.Path(exists=True))
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML settings and job options."
+)
+@click.option(
+    "--out", default="eval", show_default=True, type=click.Path(file_okay=False), help="Folder for the report."
+)
+@click.option("--language", default="en-US", show_default=True, help="BCP-47 language of the speech.")
+def evaluate(labelled, config_file, out, language) -> None:
+    """Run a labelled set (a CSV of path,label or a RAVDESS / CREMA-D / MEAD folder) through the pipeline in
+    this process and print, per modality and fused: per-class P/R/F1, UAR, weighted F1, yield, right of kept."""
+    from emofactory.evaluation.labelled import labelled_set
+    from emofactory.evaluation.report import write_report
+    from emofactory.evaluation.runner import evaluate_items
+
+    job = job_config(config_file)
+    try:
+        items = labelled_set(labelled)
+    except InvalidRequest as exc:
+        raise click.BadParameter(str(exc), param_hint="LABELLED") from exc
+    console.print(f"{len(items)} labelled files from {labelled}", highlight=False)
+    started = time.monotonic()
+    out = Path(out)
+    with settings_file(config_file):  # the stages read their sections from it, as the services do
+        results = evaluate_items(items, out / "work", job, language=language)
+    settings = {"labelled": str(labelled), "config": config_file or "", "job": MessageToDict(job), "language": language}
+    wide = Console(soft_wrap=True, width=max(console.width, 140))  # per-class P/R/F1 of six columns
+    write_report(results, out, settings | {"seconds": round(time.monotonic() - started, 1)}, wide)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ async def _deliver(stage: Stage, subject: str, event, status: _Status, retries: 
 
 
 def _failed(stage: Stage, video_id: str, status: _Status, reason: str) -> None:
-    log.warning("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
+    log.info("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
     if video_id:
         status.record(video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason)
     else:
