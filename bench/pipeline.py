@@ -36,7 +36,7 @@ from emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 OUT = Path(__file__).parent / "out"
 SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 # The demo's labelling (face only: the generated speech carries no emotion), so every segment becomes a clip.
-LABELER = common_pb2.LabelerOptions(modalities=["face"])
+LABELER = common_pb2.LabelerOptions(modalities=["face"], min_modalities=1)
 
 
 def run_job(stack: LocalStack, urls: list[str], asr: str) -> tuple[float, common_pb2.Job]:

@@ -6,6 +6,7 @@
     emofactory status JOB                a job's state, per-stage counts and failures
     emofactory release NAME --out DIR    a release from what the catalog holds
     emofactory eval LABELLED --out DIR   the labels measured on a labelled set (in this process)
+    emofactory calibrate EVAL_JSON       the fusion's temperatures fitted on an eval's report
 
 \b
 Sources: http(s) URLs (videos, playlists), local files, s3:// URIs, or `search:kw1,kw2`.
@@ -15,6 +16,7 @@ Settings: a YAML file (--config) with the services' sections (bus, store, vad, v
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -346,6 +348,32 @@ def evaluate(labelled, config_file, out, language) -> None:
     settings = {"labelled": str(labelled), "config": config_file or "", "job": MessageToDict(job), "language": language}
     wide = Console(soft_wrap=True, width=max(console.width, 140))  # per-class P/R/F1 of six columns
     write_report(results, out, settings | {"seconds": round(time.monotonic() - started, 1)}, wide)
+
+
+@main.command()
+@click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@click.option("--modalities", default="text,audio", show_default=True, help="The modalities the labels fuse.")
+@click.option("--out", default="fusion.yaml", show_default=True, type=click.Path(dir_okay=False))
+def calibrate(report, modalities, out) -> None:
+    """Fit the fusion's per-modality temperatures on an `emofactory eval` REPORT (its eval.json) by the
+    fused negative log-likelihood, cross-validated by speaker; write them as a settings file (--config)."""
+    from emofactory.evaluation.calibrate import calibrate as fit
+    from emofactory.evaluation.calibrate import settings_file
+
+    names = tuple(m.strip() for m in modalities.split(",") if m.strip())
+    try:
+        found = fit(json.loads(Path(report).read_text())["files"], names)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"{report}: {exc}") from exc
+    line = ", ".join(f"{m} {t:g}" for m, t in found["temperatures"].items())
+    console.print(f"temperatures on {found['files']} files: {line}", highlight=False)
+    for when in ("before", "after"):
+        console.print(f"  {when}: NLL {found[when]['nll']:.3f}, ECE {found[when]['ece']:.3f}", highlight=False)
+    if "by_speaker" in found:
+        held = found["by_speaker"]
+        console.print(f"  held-out speakers ({held['speakers']}): NLL {held['nll']:.3f}", highlight=False)
+    Path(out).write_text(settings_file(found))
+    console.print(f"written {out}: run with --config {out} (or EMO_CONFIG), or copy its labeler section")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ def attached(stack, tmp_path, monkeypatch):
 
 def test_run_watches_the_job_and_downloads_a_release(attached, tmp_path, http_server, speech_sample):
     config = tmp_path / "job.yaml"
-    config.write_text("job:\n  ingest:\n    allow_hosts: [127.0.0.1]\n  labeler:\n    modalities: [face]\n")
+    config.write_text(
+        "job:\n  ingest:\n    allow_hosts: [127.0.0.1]\n  labeler:\n    modalities: [face]\n    min_modalities: 1\n"
+    )
     out = tmp_path / "release"
     url = f"{http_server}/{speech_sample[0].name}"
     result = CliRunner().invoke(cli.main, ["run", url, "--config", str(config), "--out", str(out)])

@@ -21,7 +21,7 @@ def test_eval_measures_each_modality_on_a_labelled_folder(tmp_path, speech_sampl
     sample.mux_video(speech_sample[0].with_suffix(".wav"), folder / "02-01-03-01-01-01-02.mp4", audio=False, face=face)
     out = tmp_path / "eval"
     config = tmp_path / "job.yaml"
-    config.write_text("job:\n  labeler:\n    modalities: [face]\n")
+    config.write_text("job:\n  labeler:\n    modalities: [face]\n    min_modalities: 1\n")
     result = CliRunner().invoke(cli.main, ["eval", str(folder), "--out", str(out), "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "2 labelled files" in result.output and "right of kept" in result.output

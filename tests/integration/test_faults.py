@@ -38,7 +38,8 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, sto
         sources=[common_pb2.Source(path=str(video_path))],
         language="en-US",
         config=common_pb2.JobConfig(
-            vision=common_pb2.VisionOptions(fps=10), labeler=common_pb2.LabelerOptions(modalities=["face"])
+            vision=common_pb2.VisionOptions(fps=10),
+            labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=1),
         ),
     )
     job_id = ingest.SubmitJob(request, timeout=10).job_id

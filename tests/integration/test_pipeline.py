@@ -166,7 +166,9 @@ def test_direct_grpc_calls(stack, store, speech_sample):
             labeler_pb2.LabelSegmentsRequest(video_id="vdirect", segments=evidence), timeout=60
         )
         assert all(x.label.kept and x.label.emotion == common_pb2.EMOTION_HAPPINESS for x in labeled.labels)
-        assert labeled.labels[0].label.confidence == pytest.approx(1 / (1 + 1 / 0.97**2), rel=1e-3)  # σ(2 ln .97)
+        label = labeled.labels[0].label
+        assert label.fusion_score == pytest.approx(1 / (1 + 1 / 0.97**2), rel=1e-3)  # seed 003's F: σ(2 ln .97)
+        assert label.confidence == pytest.approx(0.97**2 / (0.97**2 + 0.01**2 + 0.02**2), rel=1e-4)  # posterior
         with pytest.raises(grpc.RpcError) as err:
             labeler_pb2_grpc.LabelerServiceStub(ch).LabelSegments(
                 labeler_pb2.LabelSegmentsRequest(video_id="vdirect", segments=evidence, options={"strategy": "x"}),
@@ -346,7 +348,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     """Face-only fusion keeps the astronaut's four segments: four clips, cut, queried and released."""
     video_path, truth = speech_sample
     source = common_pb2.Source(url=f"{http_server}/{video_path.name}")
-    job_id = submit(ingest, stack, source, labeler=common_pb2.LabelerOptions(modalities=["face"]))
+    job_id = submit(ingest, stack, source, labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=1))
     job = wait_job(ingest, stack, job_id)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     video = job.videos[0]

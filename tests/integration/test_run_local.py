@@ -17,7 +17,7 @@ from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.ingest.config import IngestConfig
 from emofactory.v1 import common_pb2
 
-FACE_ONLY = common_pb2.JobConfig(labeler=common_pb2.LabelerOptions(modalities=["face"]))
+FACE_ONLY = common_pb2.JobConfig(labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=1))
 
 
 @pytest.fixture(scope="module")

@@ -95,8 +95,10 @@ def file_rows(results: Sequence[FileResult]) -> list[dict]:
         row = {"path": str(r.item.path), "label": r.item.label, "speaker": r.item.speaker, "failure": r.failure}
         for modality in MODALITIES:
             if modality in r.scores:
-                p = r.prediction(modality)
+                p, probs = r.prediction(modality), r.scores[modality]
                 row[modality] = {"predicted": p.predicted, "confidence": round(p.confidence, 4)}
+                if probs is not None:  # what `emofactory calibrate` fits the fusion's temperatures on
+                    row[modality]["probs"] = [round(float(x), 6) for x in probs]
         if r.fused is not None:
             row["fused"] = {
                 "predicted": r.fused.predicted,

@@ -7,7 +7,7 @@ import wave
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from emofactory.core.config import ModelsConfig
@@ -68,20 +68,46 @@ def test_agreement_raises_confidence(text, order, lam):
     agreeing = logit_fusion({"text": text, "audio": text}, lam)
     other = logit_fusion({"text": text, "audio": text[np.array(order)]}, lam)
     assert agreeing.agreement and agreeing.penalty == pytest.approx(0, abs=1e-9)
-    assert agreeing.confidence >= other.confidence - 1e-12
+    assert agreeing.fusion_score >= other.fusion_score - 1e-12
 
 
 def test_worked_example_by_hand():
     """P̃t = (.5,.1,.1,.1,.1,.05,.05), P̃a = (.4,.2,.1,.1,.1,.05,.05), λ = .5:
     KL(P̃t‖P̃a) = .5 ln(.5/.4) + .1 ln(.1/.2) = .042257; S(anger) = ln .5 + ln .4 − .021129 = −1.630566;
-    F = σ(−1.630566) = .163753."""
+    F = σ(−1.630566) = .163753; posterior(anger) = .5·.4 / Σ P̃t·P̃a = .2 / .255 = .784314."""
     pt = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
     pa = np.array([0.4, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05])
     fused = logit_fusion({"text": np.log(pt), "audio": np.log(pa)}, lam=0.5)
     assert kl(pt, pa) == pytest.approx(0.042257, abs=1e-6)
     assert fused.emotion == 0 and fused.agreement
     assert fused.scores[0] == pytest.approx(-1.630566, abs=1e-6)
-    assert fused.confidence == pytest.approx(0.163753, abs=1e-6)
+    assert fused.fusion_score == pytest.approx(0.163753, abs=1e-6)
+    assert fused.confidence == pytest.approx(0.784314, abs=1e-6)
+
+
+@given(logits7, logits7, st.floats(0, 2))
+def test_the_confidence_is_the_posterior_and_temperatures_soften_it(text, audio, lam):
+    fused = logit_fusion({"text": text, "audio": audio}, lam)
+    product = softmax(text) * softmax(audio)
+    assert 0 <= fused.confidence <= 1
+    assert fused.confidence == pytest.approx(product[fused.emotion] / product.sum(), rel=1e-6, abs=1e-9)
+    assume(product.max() / product.sum() < 0.999)
+    warm = logit_fusion({"text": text, "audio": audio}, lam, {"text": 3.0, "audio": 3.0})
+    assert warm.confidence <= fused.confidence + 1e-9  # a higher temperature never sharpens the winner
+
+
+def test_one_modality_is_no_agreement_unless_the_job_asks():
+    face = common_pb2.EmotionScores(happiness=0.9, neutral=0.1, model="m")
+    e = labeler_pb2.SegmentEvidence(segment=common_pb2.Segment(segment_id="v-0-1", end_s=1), face=face, face_ratio=1)
+    found = Modalities({"face": np.log([1e-9, 1e-9, 1e-9, 0.9, 1e-9, 1e-9, 0.1])}, {}, "t")
+    alone = label_one(e, found, LabelerConfig(modalities=("face",)))
+    assert not alone.label.kept and any("min_modalities 2" in r for r in alone.label.reasons)
+    asked = label_one(e, found, LabelerConfig(modalities=("face",), min_modalities=1))
+    assert asked.label.kept and asked.label.confidence == pytest.approx(0.9, abs=1e-6)
+    with pytest.raises(InvalidRequest, match="options.min_modalities"):
+        checked_options(LabelerConfig(), common_pb2.LabelerOptions(min_modalities=0))
+    with pytest.raises(InvalidRequest, match="fusion_temperatures"):
+        checked_options(LabelerConfig(fusion_temperatures=("face=nan",)), None)
 
 
 def test_calm_and_neutral_merge_exactly():

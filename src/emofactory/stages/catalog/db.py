@@ -65,7 +65,9 @@ class Clip(Base):
     text_scores: Mapped[dict] = mapped_column(JSON, default=dict)
     fused_scores: Mapped[list] = mapped_column(JSON, default=list)
     label: Mapped[str] = mapped_column(String(16), index=True, default="")
+    # The label's posterior; fusion_score is seed 003's F = σ(S(e*)), a ranking score.
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    fusion_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     kept: Mapped[bool] = mapped_column(Boolean, index=True, default=False)
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     provenance: Mapped[dict] = mapped_column(JSON, default=dict)

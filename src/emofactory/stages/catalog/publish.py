@@ -76,6 +76,7 @@ def _record(clip: db.Clip, video: db.Video, split: str, group: str, media: dict[
         "words": clip.words,
         "label": clip.label,
         "confidence": clip.confidence,
+        "fusion_score": clip.fusion_score,
         "reasons": clip.reasons,
         "face_ratio": clip.face_ratio,
         "active_face": clip.active_face,

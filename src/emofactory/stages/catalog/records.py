@@ -90,6 +90,7 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
             row.fused_scores = list(x.fused_scores)
             row.label = emotion_name(x.label.emotion)
             row.confidence, row.kept, row.reasons = x.label.confidence, x.label.kept, list(x.label.reasons)
+            row.fusion_score = x.label.fusion_score
             row.provenance = _dict(x.provenance)
         rows.append(row)
     return rows
@@ -134,6 +135,7 @@ def to_message(row: db.Clip, bucket: str, video: db.Video, split: str = "") -> c
             common_pb2.Label(
                 emotion=emotion_value(row.label),
                 confidence=row.confidence,
+                fusion_score=row.fusion_score,
                 strategy=row.provenance.get("strategy", ""),
                 kept=row.kept,
                 reasons=row.reasons,

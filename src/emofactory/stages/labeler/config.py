@@ -28,6 +28,14 @@ class LabelerConfig:
     neutral_share: float = 0.15
     # Keep a label only where the fused modalities' top classes agree.
     require_agreement: bool = True
+    # Keep a label only where at least this many modalities gave scores: one modality is no agreement.
+    min_modalities: int = 2
+    # Per-modality temperatures of logit_fusion, as modality=T items ("face=1.5"); unnamed: 1.
+    fusion_temperatures: tuple[str, ...] = ()
+
+    @property
+    def temperatures(self) -> dict[str, float]:
+        return {m: float(t) for m, _, t in (item.partition("=") for item in self.fusion_temperatures)}
 
 
 def checked_options(defaults: LabelerConfig, options) -> LabelerConfig:
@@ -42,4 +50,14 @@ def checked_options(defaults: LabelerConfig, options) -> LabelerConfig:
             raise InvalidRequest(f"options.{name}", f"must be in [0, 1], not {getattr(config, name)}")
     if config.fusion_lambda < 0 or config.neutral_share < 0:
         raise InvalidRequest("options", "fusion_lambda and neutral_share must not be negative")
+    if not 1 <= config.min_modalities <= len(MODALITIES):
+        raise InvalidRequest("options.min_modalities", f"must be 1 to {len(MODALITIES)}, not {config.min_modalities}")
+    for item in config.fusion_temperatures:
+        modality, sep, value = item.partition("=")
+        try:
+            ok = sep and modality in MODALITIES and 0 < float(value) < float("inf")
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InvalidRequest("fusion_temperatures", f"items are modality=T with T > 0 finite, not {item[:40]!r}")
     return config

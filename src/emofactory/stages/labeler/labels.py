@@ -129,11 +129,15 @@ def label_one(
         if not used:
             label.kept, label.reasons[:] = False, reasons + ["no modality to fuse"] + ([excluded] if excluded else [])
             return out
-        fused = logit_fusion(used, config.fusion_lambda)
+        fused = logit_fusion(used, config.fusion_lambda, config.temperatures)
         out.fused_scores[:] = fused.scores.tolist()
         out.agreement = fused.agreement
         label.emotion, label.confidence = emotion_enum(fused.emotion), fused.confidence
+        label.fusion_score = fused.fusion_score
         kept = True
+        if len(used) < config.min_modalities:
+            kept = False
+            reasons.append(f"only {', '.join(used)}: fewer modalities than min_modalities {config.min_modalities}")
         if config.require_agreement and not fused.agreement:
             kept = False
             reasons.append("modalities disagree on the top class")
