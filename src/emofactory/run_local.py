@@ -18,6 +18,7 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
+from emofactory.core.adapters import add_videos, record_output
 from emofactory.core.errors import PermanentError, TransientError
 from emofactory.core.events import JOB_SUBMITTED, context_of, video_id_of
 from emofactory.core.jobs import job_state, summarize
@@ -42,15 +43,20 @@ class LocalRun:
 
 
 class _Status:
-    """The job's status kept in memory, in the shape JobStore keeps it."""
+    """The job's status kept in memory, with JobStore's methods (the adapters' record_output uses it)."""
 
     def __init__(self, job: common_pb2.Job, names: Sequence[str]):
         self.job, self.names, self.videos = job, tuple(names), {}
 
-    def add_video(self, video_id: str, source: str, title: str) -> None:
+    async def add_video(self, job_id: str, video_id: str, source: str, title: str = "") -> None:
         self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id, source=source, title=title))
 
-    def record(self, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, flagged: int = 0):
+    async def update(self, job_id: str, change) -> None:
+        change(self.job)
+
+    async def record(
+        self, job_id: str, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, flagged: int = 0
+    ) -> None:
         video = self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
         kept = [s for s in video.stages if s.stage != stage]
         status = common_pb2.StageStatus(stage=stage, state=state, reason=reason, items=items, flagged=flagged)
@@ -102,34 +108,28 @@ async def run_local(
 
 
 async def _deliver(stage: Stage, subject: str, event, status: _Status, retries: int) -> Output | None:
-    video_id = video_id_of(event)
     for attempt in range(retries + 1):
         try:
             out = await stage.on_event(subject, event, stage.config_for(context_of(event)))
             break
         except TransientError as exc:
             if attempt == retries:
-                return _failed(stage, video_id, status, f"gave up after {attempt + 1} attempts: {exc}")
+                return await _failed(stage, event, status, f"gave up after {attempt + 1} attempts: {exc}")
             await asyncio.sleep(0.5 * 2**attempt)
         except PermanentError as exc:
-            return _failed(stage, video_id, status, str(exc))
-    if out is None:
-        return None
-    for vid, source, title in out.videos:
-        status.add_video(vid, source, title)
-    if out.resolved:
-        status.job.errors[:] = out.errors
-        status.job.resolved = True
-    elif out.records_video:
-        status.record(video_id, stage.name, out.state, out.reason, out.items, out.flagged)
+            return await _failed(stage, event, status, str(exc))
+    if out is not None:
+        await add_videos(status, event, out)
+        await record_output(status, stage, event, out)
     return out
 
 
-def _failed(stage: Stage, video_id: str, status: _Status, reason: str) -> None:
+async def _failed(stage: Stage, event, status: _Status, reason: str) -> None:
+    """As a dead letter records it: on the video, else (no video yet) on the job."""
+    video_id = video_id_of(event)
     log.info("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
     if video_id:
-        status.record(video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason)
+        await status.record(context_of(event).job_id, video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason)
     else:
         status.job.errors.append(f"{stage.name}: {reason}")
         status.job.resolved = True
-    return None

@@ -23,23 +23,35 @@ def event_name(subject: str) -> str:
     return subject.removeprefix("emo.")
 
 
-async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
-    job_id = context_of(event).job_id
+async def add_videos(jobs, event, out: Output) -> None:
+    """The videos a job's sources stand for, known to its status before their events flow."""
     for video_id, source, title in out.videos:
-        await rt.jobs.add_video(job_id, video_id, source, title)
-    for subject, produced in out.events:
-        await publish(rt.js, subject, produced, message_id(job_id, video_id_of(produced), event_name(subject)))
+        await jobs.add_video(context_of(event).job_id, video_id, source, title)
+
+
+async def record_output(jobs, stage: Stage, event, out: Output) -> None:
+    """The job's status after an output: resolved with its errors, or the video's stage recorded.
+    `jobs` is the JetStream JobStore, or the in-process runner's status in the same shape."""
+    job_id = context_of(event).job_id
     if out.resolved:
 
         def settle(job) -> None:
             job.errors[:] = out.errors
             job.resolved = True
 
-        await rt.jobs.update(job_id, settle)
+        await jobs.update(job_id, settle)
     elif out.records_video:
-        await rt.jobs.record(
+        await jobs.record(
             job_id, video_id_of(event), stage.name, out.state, out.reason, items=out.items, flagged=out.flagged
         )
+
+
+async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
+    job_id = context_of(event).job_id
+    await add_videos(rt.jobs, event, out)
+    for subject, produced in out.events:
+        await publish(rt.js, subject, produced, message_id(job_id, video_id_of(produced), event_name(subject)))
+    await record_output(rt.jobs, stage, event, out)
 
 
 def event_handler(stage: Stage, rt: Runtime) -> Handler:
