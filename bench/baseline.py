@@ -22,9 +22,9 @@ from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.vad.config import VadConfig
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
-from emofactory.stages.vision.analysis import FER_TO_CANONICAL, FrameFaces, SegmentFaces, jpeg
+from emofactory.stages.vision.analysis import FrameFaces, SegmentFaces, jpeg
 from emofactory.stages.vision.config import VisionConfig
-from emofactory.stages.vision.faces import active_face, downscale, fer_input, square_crop
+from emofactory.stages.vision.faces import active_face, downscale, square_crop
 from emofactory.stages.vision.frames import segment_samples
 from emofactory.stages.vision.stage import summarize
 
@@ -70,8 +70,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
                 faces = FrameFaces(sample.time_s, int((found["scores"][0] >= config.face_confidence).sum()), box)
                 if box is not None:
                     crop = square_crop(frame, box, config.face_margin, config.crop_size)
-                    probs = backend.infer("facial_emotion", {"faces": fer_input([crop])})["probabilities"]
-                    faces.probs = (probs @ FER_TO_CANONICAL)[0]
+                    faces.probs = backend.infer("facial_emotion", {"faces": crop[None]})["probabilities"][0]
                 result.frames.append(faces)
             vote = summarize(result, config).vote
             out = tmp / f"clip{index}"

@@ -71,7 +71,7 @@ def main() -> None:
         vision_frames = {}
         backend = backend_for(ModelsConfig())
         backend.infer("face_detector", {"images": (np.zeros((1, 240, 427, 3), np.uint8))})  # load the models
-        backend.infer("facial_emotion", {"faces": np.zeros((1, 1, 64, 64), np.float32)})
+        backend.infer("facial_emotion", {"faces": np.zeros((1, 112, 112, 3), np.uint8)})
         media = probe(video)
         for fps in (1.0, 10.0):
             name = f"vision {fps:g} fps (MTCNN + FER)"

@@ -32,7 +32,7 @@ def workloads() -> dict[str, tuple[str, dict, float, str, int]]:
     """name -> (model, one call's inputs, units per call, unit, rounds per worker)."""
     frame = data.astronaut()[16:256, 42:469]  # 427x240, one face
     rng = np.random.RandomState(0)
-    faces = rng.uniform(-1, 1, (64, 1, 64, 64)).astype(np.float32)
+    faces = rng.randint(0, 255, (64, 112, 112, 3)).astype(np.uint8)
     texts = np.array([b"I can't believe you did this to me"] * 16, dtype=object)
     loads = {
         "face detector": ("face_detector", {"images": np.stack([frame] * 8)}, 8, "frames", ROUNDS),
@@ -41,7 +41,8 @@ def workloads() -> dict[str, tuple[str, dict, float, str, int]]:
     }
     if SER.is_file():
         clip = (rng.randn(1, 48000) * 0.1).astype(np.float32)
-        loads["speech emotion"] = ("speech_emotion", {"audio": clip}, 3.0, "audio s", ROUNDS)
+        inputs = {"audio": clip, "sample_rate": np.array([[16000]], np.int32)}
+        loads["speech emotion"] = ("speech_emotion", inputs, 3.0, "audio s", ROUNDS)
     if JFK.is_file():  # 11 s of real speech
         cmd = ["ffmpeg", "-v", "error", "-i", str(JFK), "-ac", "1", "-ar", "16000", "-f", "f32le", "-"]
         speech = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.float32)[None]

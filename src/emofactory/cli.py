@@ -351,6 +351,43 @@ def evaluate(labelled, config_file, out, language) -> None:
 
 
 @main.command()
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="YAML settings (its models section)."
+)
+def models(config_file) -> None:
+    """What each modality's model is under these settings (and EMO_MODELS__*): its format, where it
+    loads from, its classes onto the canonical seven, its licence. Loads no weights."""
+    from emofactory.core.config import ModelsConfig
+    from emofactory.core.emotions import CANONICAL, canonical_matrix
+    from emofactory.core.errors import PermanentError
+    from emofactory.models.backends import model_routes
+    from emofactory.models.info import BACKEND_MODELS, EMOTION_MODELS
+
+    with settings_file(config_file):
+        config = load_section(ModelsConfig, "models")
+    routes = model_routes(config)
+    broken = []
+    for modality, info_of in EMOTION_MODELS.items():
+        where = routes.get(BACKEND_MODELS[modality], config.backend)
+        try:
+            info = info_of(config)
+            matrix = canonical_matrix(info.classes, info.name)
+        except PermanentError as exc:
+            if modality != "audio" or config.speech_emotion_path:  # no SER model is a choice, not a fault
+                broken.append(modality)
+            console.print(f"[bold]{modality}[/bold]: none ({exc})", highlight=False)
+            continue
+        console.print(f"[bold]{modality}[/bold]: {info.name} ({info.format}, runs {where}, licence {info.licence})")
+        console.print(f"  from: {info.source}", highlight=False)
+        mapped = ", ".join(
+            f"{c}→{CANONICAL[r.argmax()] if r.any() else '(dropped)'}" for c, r in zip(info.classes, matrix)
+        )
+        console.print(f"  classes: {mapped}", highlight=False)
+    if broken:
+        raise click.ClickException(f"the {', '.join(broken)} model settings are wrong (see above)")
+
+
+@main.command()
 @click.argument("report", type=click.Path(exists=True, dir_okay=False))
 @click.option("--modalities", default="text,audio", show_default=True, help="The modalities the labels fuse.")
 @click.option("--out", default="fusion.yaml", show_default=True, type=click.Path(dir_okay=False))

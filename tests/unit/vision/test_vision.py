@@ -16,9 +16,9 @@ from emofactory.core.emotions import CANONICAL, majority_vote
 from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import probe
 from emofactory.models.backends import backend_for
-from emofactory.stages.vision.analysis import FER_TO_CANONICAL, analyze_video
+from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
-from emofactory.stages.vision.faces import active_face, fer_input, square_crop
+from emofactory.stages.vision.faces import active_face, square_crop
 from emofactory.stages.vision.frames import decode_span, plan_spans, segment_samples
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2
@@ -38,8 +38,7 @@ def detect(backend, image: np.ndarray):
 
 def fer(backend, image: np.ndarray, box: np.ndarray) -> np.ndarray:
     crop = square_crop(image, box, VisionConfig().face_margin, 112)
-    probs = backend.infer("facial_emotion", {"faces": fer_input([crop])})["probabilities"]
-    return (probs @ FER_TO_CANONICAL)[0]
+    return backend.infer("facial_emotion", {"faces": crop[None]})["probabilities"][0]
 
 
 def segment(start: float, end: float, sid: str = "s") -> common_pb2.Segment:

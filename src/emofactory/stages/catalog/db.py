@@ -70,6 +70,8 @@ class Clip(Base):
     fusion_score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     kept: Mapped[bool] = mapped_column(Boolean, index=True, default=False)
     reasons: Mapped[list] = mapped_column(JSON, default=list)
+    # One stable code per reason (Label.reason_codes).
+    reason_codes: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
     provenance: Mapped[dict] = mapped_column(JSON, default=dict)
     flags: Mapped[list] = mapped_column(JSON, default=list)
     sync_ok: Mapped[bool] = mapped_column(Boolean, default=False)

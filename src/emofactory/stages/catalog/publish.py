@@ -78,6 +78,7 @@ def _record(clip: db.Clip, video: db.Video, split: str, group: str, media: dict[
         "confidence": clip.confidence,
         "fusion_score": clip.fusion_score,
         "reasons": clip.reasons,
+        "reason_codes": clip.reason_codes,
         "face_ratio": clip.face_ratio,
         "active_face": clip.active_face,
         "scores": {"face": clip.face_scores, "audio": clip.audio_scores, "text": clip.text_scores},

@@ -90,7 +90,7 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
             row.fused_scores = list(x.fused_scores)
             row.label = emotion_name(x.label.emotion)
             row.confidence, row.kept, row.reasons = x.label.confidence, x.label.kept, list(x.label.reasons)
-            row.fusion_score = x.label.fusion_score
+            row.fusion_score, row.reason_codes = x.label.fusion_score, list(x.label.reason_codes)
             row.provenance = _dict(x.provenance)
         rows.append(row)
     return rows
@@ -139,6 +139,7 @@ def to_message(row: db.Clip, bucket: str, video: db.Video, split: str = "") -> c
                 strategy=row.provenance.get("strategy", ""),
                 kept=row.kept,
                 reasons=row.reasons,
+                reason_codes=row.reason_codes,
             )
         )
     return clip

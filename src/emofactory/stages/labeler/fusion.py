@@ -48,19 +48,6 @@ def logits_from_probs(probs: np.ndarray) -> np.ndarray:
     return np.log(np.clip(np.asarray(probs, np.float64), EPS, 1.0))
 
 
-def merge_logits(logits: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """A model's logits onto the canonical classes: the log-sum-exp of the classes mapped to each,
-    so that softmax of the result equals the mapped probabilities (calm + neutral -> neutral)."""
-    logits = np.asarray(logits, np.float64)
-    out = np.full(matrix.shape[1], -np.inf)
-    for c in range(matrix.shape[1]):
-        members = logits[matrix[:, c] > 0]
-        if len(members):
-            top = members.max()
-            out[c] = top + np.log(np.exp(members - top).sum())
-    return out
-
-
 @dataclass(frozen=True)
 class Fused:
     scores: np.ndarray  # S(e), canonical order
@@ -85,13 +72,12 @@ def logit_fusion(
     return Fused(scores, best, float(softmax(scores)[best]), sigmoid(scores[best]), len(tops) == 1, penalty)
 
 
-def vote_label(face_vote: int, audio_logits: np.ndarray | None) -> tuple[bool, str]:
-    """(kept, reason) of the face's vote under seed 002's audio check."""
+def vote_label(face_vote: int, audio_logits: np.ndarray | None) -> tuple[bool, str, str]:
+    """(kept, reason code, why) of the face's vote under seed 002's audio check."""
     if face_vote < 0:
-        return False, "no face vote"
+        return False, "no_face_vote", "no face vote"
     if audio_logits is None:
-        return False, "no audio scores to confirm the face vote"
-    audio_top = int(np.argmax(audio_logits))
-    if audio_top != face_vote:
-        return False, "audio model disagrees with the face vote"
-    return True, "audio model agrees with the face vote"
+        return False, "no_audio_vote", "no audio scores to confirm the face vote"
+    if int(np.argmax(audio_logits)) != face_vote:
+        return False, "audio_disagrees", "audio model disagrees with the face vote"
+    return True, "audio_agrees", "audio model agrees with the face vote"

@@ -18,7 +18,6 @@ from emofactory.core.events import SEGMENTS_LABELED, SPEECH_TRANSCRIBED, VISION_
 from emofactory.core.media import check_segments, read_pcm
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_key, key_part, object_key
-from emofactory.models.text_emotion import MODEL_NAMES
 from emofactory.stages.base import ModelStage
 from emofactory.stages.labeler.config import LabelerConfig, checked_options
 from emofactory.stages.labeler.join import join
@@ -65,8 +64,8 @@ class LabelerStage(ModelStage):
     check = staticmethod(checked_options)
 
     @property
-    def text_model(self) -> str:
-        return MODEL_NAMES.get(self.models.text_emotion_engine, self.models.text_emotion_engine)
+    def model_names(self) -> dict[str, str]:
+        return {m: self.model_name(m) for m in ("audio", "text")}
 
     def validate(self, request: labeler_pb2.LabelSegmentsRequest) -> None:
         key_part(request.video_id, "video_id")
@@ -90,7 +89,7 @@ class LabelerStage(ModelStage):
         evidence = list(request.segments)
         excluded = {e.segment.segment_id: e.exclusion for e in evidence if e.exclusion}
         labels = await asyncio.to_thread(
-            label_segments, evidence, pcm, rate, config, self.backend, excluded, self.text_model
+            label_segments, evidence, pcm, rate, config, self.backend, excluded, self.model_names
         )
         key = object_key(request.video_id, "labeler", config_digest(config), "labels.json")
         doc = labels_document(request.video_id, config, labels)
@@ -102,8 +101,11 @@ class LabelerStage(ModelStage):
         if joined is None:
             return None  # the other half labels the video when it arrives
         vision, asr = joined
+        envelope = vision.envelope
+        # the speech-emotion model hears the source's own rate where the audio stage kept it
+        audio = envelope.source_audio if envelope.source_audio.key else envelope.audio
         request = labeler_pb2.LabelSegmentsRequest(
-            audio=vision.envelope.audio, video_id=vision.envelope.video_id, segments=evidence_of(vision, asr)
+            audio=audio, video_id=envelope.video_id, segments=evidence_of(vision, asr)
         )
         response = await self.run(request, config)
         labels = response.labels

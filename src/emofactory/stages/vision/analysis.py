@@ -12,28 +12,13 @@ import numpy as np
 from PIL import Image
 
 from emofactory.core.backend import ModelBackend
-from emofactory.core.emotions import majority_vote, mapping_matrix, to_canonical
-from emofactory.models.mini_xception import CLASSES as FER_CLASSES
+from emofactory.core.emotions import majority_vote
 from emofactory.stages.vision.config import VisionConfig
-from emofactory.stages.vision.faces import active_face, downscale, fer_input, square_crop
+from emofactory.stages.vision.faces import active_face, downscale, square_crop
 from emofactory.stages.vision.frames import Sample, decode_span, plan_spans, segment_samples
 from emofactory.v1 import common_pb2
 
 FER_MODEL = "facial_emotion"  # the backend's name for it
-FER_LABEL = "mini-xception-fer2013"  # what the scores say they came from
-# FER2013's classes onto the canonical seven, one to one.
-FER_TO_CANONICAL = mapping_matrix(
-    FER_CLASSES,
-    {
-        "angry": "anger",
-        "disgust": "disgust",
-        "fear": "fear",
-        "happy": "happiness",
-        "sad": "sadness",
-        "surprise": "surprise",
-        "neutral": "neutral",
-    },
-)
 
 
 @dataclass
@@ -92,8 +77,8 @@ class _Batcher:
             frames.append((sample, FrameFaces(sample.time_s, confident, box, crop=crop)))
         with_face = [f for _, f in frames if f.crop is not None]
         if with_face:
-            probs = self.backend.infer(FER_MODEL, {"faces": fer_input([f.crop for f in with_face])})["probabilities"]
-            for f, p in zip(with_face, to_canonical(probs, FER_TO_CANONICAL)):
+            faces = np.stack([f.crop for f in with_face])
+            for f, p in zip(with_face, self.backend.infer(FER_MODEL, {"faces": faces})["probabilities"]):
                 f.probs = p
         for sample, f in frames:
             self.results[sample.segment].frames.append(f)

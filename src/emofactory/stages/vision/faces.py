@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-FER_SIZE = 64
-
 
 def active_face(boxes: np.ndarray, scores: np.ndarray, min_confidence: float, strict: bool) -> np.ndarray | None:
     """[x1, y1, x2, y2, score] of the active speaker's face, or None when the frame is not kept.
@@ -29,12 +27,6 @@ def square_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int) ->
     region = tuple(round(v) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
     crop = Image.fromarray(frame).crop(region)
     return np.asarray(crop.resize((size, size), Image.BILINEAR))
-
-
-def fer_input(crops: list[np.ndarray]) -> np.ndarray:
-    """RGB crops -> [N, 1, 64, 64] gray in [-1, 1], as mini-XCEPTION was trained (FER2013)."""
-    gray = [np.asarray(Image.fromarray(c).convert("L").resize((FER_SIZE, FER_SIZE), Image.BILINEAR)) for c in crops]
-    return ((np.stack(gray).astype(np.float32) / 255.0 - 0.5) * 2.0)[:, None]
 
 
 def downscale(frame: np.ndarray, scale: float) -> np.ndarray:

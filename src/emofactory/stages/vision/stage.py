@@ -22,7 +22,6 @@ from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.base import ModelStage
 from emofactory.stages.vision.analysis import (
-    FER_LABEL,
     SegmentFaces,
     analyze_video,
     face_grid,
@@ -34,7 +33,8 @@ from emofactory.stages.vision.config import VisionConfig, checked_options
 from emofactory.v1 import common_pb2, events_pb2, vision_pb2
 
 
-def summarize(result: SegmentFaces, config: VisionConfig) -> vision_pb2.SegmentVision:
+def summarize(result: SegmentFaces, config: VisionConfig, model: str = "") -> vision_pb2.SegmentVision:
+    """One segment's faces summed up; `model` names the facial-emotion model in the scores."""
     faces = result.face_frames
     out = vision_pb2.SegmentVision(
         segment_id=result.segment.segment_id,
@@ -48,7 +48,7 @@ def summarize(result: SegmentFaces, config: VisionConfig) -> vision_pb2.SegmentV
         x1, y1, x2, y2, score = np.median(boxes, axis=0)
         out.active_face.CopyFrom(common_pb2.FaceBox(x1=x1, y1=y1, x2=x2, y2=y2, confidence=boxes[:, 4].mean()))
         probs = np.stack([f.probs for f in faces])
-        out.face.CopyFrom(scores_message(probs.mean(axis=0), FER_LABEL))
+        out.face.CopyFrom(scores_message(probs.mean(axis=0), model))
         out.vote = emotion_enum(majority_vote(probs))
     for start, end, count, vote in sub_votes(result, config.vote_window_s):
         out.sub_votes.add(start_s=start, end_s=end, face_frames=count, vote=emotion_enum(vote))
@@ -118,7 +118,7 @@ class VisionStage(ModelStage):
         with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
             path = await asyncio.to_thread(store.get_file, request.video, Path(tmp) / "video")
             results = await asyncio.to_thread(_analyze_file, path, list(request.segments), config, self.backend)
-        summaries = [summarize(r, config) for r in results]
+        summaries = [summarize(r, config, self.model_name("face")) for r in results]
         await asyncio.to_thread(_store_images, store, video_id, digest, results, summaries)
         doc = vision_document(video_id, config, results, summaries)
         key = object_key(video_id, "vision", digest, "vision.json")
