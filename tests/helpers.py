@@ -13,7 +13,14 @@ from emofactory.v1 import common_pb2, ingest_pb2
 SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 
 
-def submit(ingest, stack, *sources, labeler: common_pb2.LabelerOptions | None = None, **config) -> str:
+def submit(
+    ingest,
+    stack,
+    *sources,
+    labeler: common_pb2.LabelerOptions | None = None,
+    asr: common_pb2.AsrOptions | None = None,
+    **config,
+) -> str:
     request = ingest_pb2.SubmitJobRequest(
         sources=list(sources),
         language="en-US",
@@ -21,6 +28,8 @@ def submit(ingest, stack, *sources, labeler: common_pb2.LabelerOptions | None = 
     )
     if labeler is not None:
         request.config.labeler.CopyFrom(labeler)
+    if asr is not None:
+        request.config.asr.CopyFrom(asr)
     return ingest.SubmitJob(request, timeout=10).job_id
 
 

@@ -357,8 +357,8 @@ def evaluate(labelled, config_file, out, language) -> None:
 def models(config_file) -> None:
     """What each modality's model is under these settings (and EMO_MODELS__*): its format, where it
     loads from, its classes onto the canonical seven, its licence. Loads no weights."""
+    from emofactory.core.classes import CANONICAL, canonical_matrix
     from emofactory.core.config import ModelsConfig
-    from emofactory.core.emotions import CANONICAL, canonical_matrix
     from emofactory.core.errors import PermanentError
     from emofactory.models.backends import model_routes
     from emofactory.models.info import BACKEND_MODELS, EMOTION_MODELS

@@ -64,9 +64,9 @@ def test_url_job_flows_to_segments(stack, ingest, store, http_server, speech_sam
         assert len(seg["frame_records"]) == seg["frames"] and all("probs" in r for r in seg["frame_records"])
     (asr_key,) = [k for k in keys if k.endswith("/transcripts.json")]
     asr = json.loads(store.get_bytes(common_pb2.ObjectRef(key=asr_key)))
-    assert asr["config"]["language"] == "en-US" and asr["config"]["engine"] == "sphinx"
+    assert asr["config"]["language"] == "en-US" and asr["config"]["engine"] == "whisper"
     assert [t["segment_id"] for t in asr["transcripts"]] == [s["segment_id"] for s in doc["segments"]]
-    # sphinx is poor on espeak voices, but each phrase yields words with times, or a flagged reason
+    # each espeak phrase yields words with times, or a flagged reason
     assert all(t.get("words") or t.get("failure_reason") for t in asr["transcripts"])
     assert stage(video, "asr").items == sum(not t.get("failed") for t in asr["transcripts"]) >= 2
     labels_key = f"{video.video_id}/labeler/{config_digest(LabelerConfig())}/labels.json"  # this job's settings
@@ -124,7 +124,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
                 video_id="vdirect",
                 segments=vad.segments[:2],
                 language="en-GB",
-                options=common_pb2.AsrOptions(dialogue_mode=True),
+                options=common_pb2.AsrOptions(engine="sphinx", dialogue_mode=True),
             ),
             timeout=60,
         )
@@ -163,7 +163,12 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     ]
     with grpc.insecure_channel(stack.address("labeler")) as ch:
         labeled = labeler_pb2_grpc.LabelerServiceStub(ch).LabelSegments(
-            labeler_pb2.LabelSegmentsRequest(video_id="vdirect", segments=evidence), timeout=60
+            labeler_pb2.LabelSegmentsRequest(
+                video_id="vdirect",
+                segments=evidence,
+                options=common_pb2.LabelerOptions(fusion_temperatures=["text=1", "audio=1"]),  # the seed's scale
+            ),
+            timeout=60,
         )
         assert all(x.label.kept and x.label.emotion == common_pb2.EMOTION_HAPPINESS for x in labeled.labels)
         label = labeled.labels[0].label

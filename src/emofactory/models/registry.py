@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from emofactory.core.backend import Model
+from emofactory.core.classes import canonical_matrix, to_canonical
 from emofactory.core.config import ModelsConfig
-from emofactory.core.emotions import canonical_matrix, to_canonical
-from emofactory.models.info import face_model, speech_model, text_model
+from emofactory.models.info import bundled_mini_xception, face_model, speech_model, text_model
 
 
 def _torch_setup(config: ModelsConfig) -> None:
@@ -26,6 +26,28 @@ def load_face_detector(config: ModelsConfig) -> Model:
     return lambda inputs: detector(np.asarray(inputs["images"]))
 
 
+def _mini_xception(path: str, device: str) -> Model:
+    from emofactory.models.info import FER2013
+    from emofactory.models.mini_xception import load_mini_xception, prepare
+
+    model = load_mini_xception(path).to(device)
+    matrix = canonical_matrix(FER2013, "mini-xception")
+
+    @torch.inference_mode()
+    def run(inputs):
+        faces = torch.from_numpy(prepare(np.asarray(inputs["faces"], np.uint8))).to(device)
+        return {"probabilities": to_canonical(torch.softmax(model(faces), dim=1).cpu().numpy(), matrix)}
+
+    return run
+
+
+def _facex(path: Path, threads: int) -> Model:
+    from emofactory.models.facex import CLASSES, Facex
+
+    model, matrix = Facex(path, threads), canonical_matrix(CLASSES, "facex")
+    return lambda inputs: {"probabilities": to_canonical(model(np.asarray(inputs["faces"], np.uint8)), matrix)}
+
+
 def load_facial_emotion(config: ModelsConfig) -> Model:
     """faces uint8 [N, S, S, 3] RGB crops -> canonical probabilities; each format prepares its own input."""
     info = face_model(config)
@@ -38,17 +60,14 @@ def load_facial_emotion(config: ModelsConfig) -> Model:
         from emofactory.models.onnx_face import OnnxFace
 
         return OnnxFace(Path(info.source), config.threads)
-    from emofactory.models.mini_xception import load_mini_xception, prepare
+    if info.format == "tflite":
+        return _facex(Path(info.source), config.threads)
+    if info.format == "keras-hdf5":
+        return _mini_xception(info.source, config.device)
+    from emofactory.models.facex import bundled_path  # the bundled mean of the two
 
-    model = load_mini_xception(info.source).to(config.device)
-    matrix = canonical_matrix(info.classes, info.name)
-
-    @torch.inference_mode()
-    def run(inputs):
-        faces = torch.from_numpy(prepare(np.asarray(inputs["faces"], np.uint8))).to(config.device)
-        return {"probabilities": to_canonical(torch.softmax(model(faces), dim=1).cpu().numpy(), matrix)}
-
-    return run
+    models = (_mini_xception(str(bundled_mini_xception()), config.device), _facex(bundled_path(), config.threads))
+    return lambda inputs: {"probabilities": sum(m(inputs)["probabilities"] for m in models) / len(models)}
 
 
 def load_speech_emotion(config: ModelsConfig) -> Model:

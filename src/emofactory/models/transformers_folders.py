@@ -12,7 +12,7 @@ import numpy as np
 import soxr
 import torch
 
-from emofactory.core.emotions import canonical_matrix, to_canonical
+from emofactory.core.classes import canonical_matrix, to_canonical
 from emofactory.models.info import hf_classes, hf_config
 
 

@@ -18,7 +18,13 @@ import numpy as np
 
 from emofactory.core.config import ModelsConfig, load_section, with_settings
 
-PATH_FIELDS = ("facial_emotion_path", "speech_emotion_path", "text_emotion_path", "whisper_path")
+PATH_FIELDS = (
+    "facial_emotion_path",
+    "speech_emotion_path",
+    "text_emotion_path",
+    "whisper_path",
+    "whisper_multilingual_path",
+)
 
 
 def models_config(

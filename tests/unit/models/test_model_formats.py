@@ -9,8 +9,8 @@ import pytest
 import soxr
 import torch
 
+from emofactory.core.classes import CANONICAL
 from emofactory.core.config import ModelsConfig
-from emofactory.core.emotions import CANONICAL
 from emofactory.core.errors import PermanentError
 from emofactory.models.backends import InProcessBackend
 from emofactory.models.info import face_model, speech_model, text_model
@@ -164,7 +164,22 @@ def test_emofactory_models_lists_each_modality_its_source_classes_and_licence(tm
     assert result.exit_code == 0, result.output
     assert "audio: w2v-ser (transformers, runs triton, licence apache-2.0)" in result.output
     assert "neu→neutral, hap→happiness, ang→anger, sad→sadness" in result.output
-    assert "face: mini-xception-fer2013 (keras-hdf5, runs inprocess, licence MIT)" in result.output
+    assert "face: mini-xception+facex (bundled-mean, runs inprocess, licence MIT)" in result.output
     monkeypatch.setenv("EMO_MODELS__FACIAL_EMOTION_PATH", str(tmp_path / "missing.onnx"))
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 1 and "face: none (models.facial_emotion_path:" in result.output
+
+
+def test_the_bundled_face_model_is_the_mean_of_mini_xception_and_facex():
+    from skimage import data
+
+    from emofactory.models.facex import bundled_path
+    from emofactory.models.info import bundled_mini_xception
+
+    faces = {"faces": np.stack([data.astronaut()[40:200, 150:310], data.camera()[:160, :160, None].repeat(3, 2)])}
+    default = backend().infer("facial_emotion", faces)["probabilities"]
+    mini = backend(facial_emotion_path=str(bundled_mini_xception())).infer("facial_emotion", faces)["probabilities"]
+    facex = backend(facial_emotion_path=str(bundled_path())).infer("facial_emotion", faces)["probabilities"]
+    np.testing.assert_allclose(default, (mini + facex) / 2, atol=1e-6)
+    assert not np.allclose(mini, facex, atol=0.05)  # two models, not one twice
+    assert face_model(ModelsConfig()).name == "mini-xception+facex"
