@@ -26,21 +26,29 @@ BIN = Path(sys.executable).parent
 ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
 
 
+# Ports handed out by this process: a port given to a server that has not bound it yet (or has
+# stopped) is free to the kernel, which may give it again; two servers must never share one.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(paired: bool = False) -> int:
-    """A free TCP port; `paired` also needs port + 10000 free (SeaweedFS's gRPC ports)."""
+    """A free TCP port never handed out before by this process; `paired` also needs port + 10000 free
+    (SeaweedFS's gRPC ports)."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if not paired:
-            return port
-        if port < 55000:
+        if port in _HANDED_OUT or (paired and (port >= 55000 or port + 10000 in _HANDED_OUT)):
+            continue
+        if paired:
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", port + 10000))
-                    return port
                 except OSError:
                     continue
+            _HANDED_OUT.add(port + 10000)
+        _HANDED_OUT.add(port)
+        return port
 
 
 def _wait(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import types
 import typing
@@ -18,6 +19,11 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+# Bounds every setting and job option shares (issue 20): no value may exhaust memory or carry a NUL
+# into a path or a subprocess, and no error message echoes more than a little of what it refuses.
+MAX_TEXT = 4096
+MAX_ITEMS = 256
+MAX_ECHO = 200
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ def _coerce(value: Any, hint: Any) -> Any:
     if origin is tuple:
         (item,) = typing.get_args(hint)[:1]
         items = value.split(",") if isinstance(value, str) else list(value)
+        if len(items) > MAX_ITEMS:
+            raise ValueError(f"at most {MAX_ITEMS} items, not {len(items)}")
         return tuple(_coerce(v.strip() if isinstance(v, str) else v, item) for v in items if v != "")
     if hint is bool:
         if isinstance(value, str):
@@ -72,8 +80,20 @@ def _coerce(value: Any, hint: Any) -> Any:
                 raise ValueError(f"not a boolean: {value!r}")
             return value.lower() in ("1", "true", "yes", "on")
         return bool(value)
-    if hint in (int, float, str):
-        return hint(value)
+    if hint is float:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"must be a finite number, not {number}")
+        return number
+    if hint is str:
+        text = str(value)
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"at most {MAX_TEXT} characters, not {len(text)}")
+        if "\x00" in text:
+            raise ValueError("must not contain a NUL character")
+        return text
+    if hint is int:
+        return int(value)
     return value
 
 
@@ -88,7 +108,7 @@ def with_settings(base: T, values: Mapping[str, Any], where: str) -> T:
         try:
             changes[name] = _coerce(value, hints[name])
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}.{name}: {exc}") from exc
+            raise ValueError(f"{where}.{name}: {str(exc)[:MAX_ECHO]}") from exc
     return dataclasses.replace(base, **changes)
 
 

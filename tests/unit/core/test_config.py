@@ -49,3 +49,28 @@ def test_a_settings_file_with_an_unknown_section_or_setting_stops_with_its_name(
     path.write_text("job: {}\nvad:\n  agressiveness: 1\n")
     with pytest.raises(ValueError, match="emo2.yaml: vad: unknown setting 'agressiveness'"):
         check_settings(SETTINGS, {"EMO_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused_where_they_enter(value):
+    from emofactory.core.config import options_over
+    from emofactory.core.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match=r"VadOptions.min_segment_s: must be a finite number"):
+        options_over(VadConfig(), common_pb2.VadOptions(min_segment_s=value))
+    with pytest.raises(ValueError, match=r"EMO_VAD.min_silence_s: must be a finite number"):
+        load_section(VadConfig, "vad", {"EMO_VAD__MIN_SILENCE_S": str(value)})
+
+
+def test_texts_are_bounded_and_errors_do_not_echo_them():
+    from emofactory.core.config import MAX_ECHO, ModelsConfig
+
+    with pytest.raises(ValueError, match="must not contain a NUL character"):
+        load_section(ModelsConfig, "models", {"EMO_MODELS__WHISPER_PATH": "/models/a\x00b"})
+    with pytest.raises(ValueError, match="at most 4096 characters, not 1500000") as err:
+        load_section(ModelsConfig, "models", {"EMO_MODELS__WHISPER_PATH": "x" * 1_500_000})
+    with pytest.raises(ValueError) as err:
+        load_section(VadConfig, "vad", {"EMO_VAD__AGGRESSIVENESS": "9" * 100_000 + "x"})
+    assert len(str(err.value)) < MAX_ECHO + 40
+    with pytest.raises(ValueError, match="at most 256 items, not 300"):
+        load_section(BusConfig, "bus", {"EMO_BUS__NAK_DELAYS_S": ",".join(["1"] * 300)})
