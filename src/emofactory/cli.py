@@ -333,7 +333,7 @@ def evaluate(labelled, config_file, out, language) -> None:
     this process and print, per modality and fused: per-class P/R/F1, UAR, weighted F1, yield, right of kept."""
     from emofactory.evaluation.labelled import labelled_set
     from emofactory.evaluation.report import write_report
-    from emofactory.evaluation.runner import evaluate_items
+    from emofactory.evaluation.runner import evaluate_items, labeler_config
 
     job = job_config(config_file)
     try:
@@ -345,9 +345,10 @@ def evaluate(labelled, config_file, out, language) -> None:
     out = Path(out)
     with settings_file(config_file):  # the stages read their sections from it, as the services do
         results = evaluate_items(items, out / "work", job, language=language)
+        labeler = labeler_config(job)
     settings = {"labelled": str(labelled), "config": config_file or "", "job": MessageToDict(job), "language": language}
     wide = Console(soft_wrap=True, width=max(console.width, 140))  # per-class P/R/F1 of six columns
-    write_report(results, out, settings | {"seconds": round(time.monotonic() - started, 1)}, wide)
+    write_report(results, out, settings | {"seconds": round(time.monotonic() - started, 1)}, wide, labeler)
 
 
 @main.command()
@@ -389,7 +390,9 @@ def models(config_file) -> None:
 
 @main.command()
 @click.argument("report", type=click.Path(exists=True, dir_okay=False))
-@click.option("--modalities", default="text,audio", show_default=True, help="The modalities the labels fuse.")
+@click.option(
+    "--modalities", default="face,audio,text", show_default=True, help="The modalities whose temperatures to fit."
+)
 @click.option("--out", default="fusion.yaml", show_default=True, type=click.Path(dir_okay=False))
 def calibrate(report, modalities, out) -> None:
     """Fit the fusion's per-modality temperatures on an `emofactory eval` REPORT (its eval.json) by the
@@ -403,7 +406,7 @@ def calibrate(report, modalities, out) -> None:
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"{report}: {exc}") from exc
     line = ", ".join(f"{m} {t:g}" for m, t in found["temperatures"].items())
-    console.print(f"temperatures on {found['files']} files: {line}", highlight=False)
+    console.print(f"temperatures on {found['files']} files ({found['pairs']} of them pairs): {line}", highlight=False)
     for when in ("before", "after"):
         console.print(f"  {when}: NLL {found[when]['nll']:.3f}, ECE {found[when]['ece']:.3f}", highlight=False)
     if "by_speaker" in found:

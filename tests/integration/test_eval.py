@@ -29,6 +29,7 @@ def test_eval_measures_each_modality_on_a_labelled_folder(tmp_path, speech_sampl
     figures = report["figures"]
     assert figures["face"]["n"] == 2 and figures["face"]["answered"] == 2  # the silent one: its whole file
     assert figures["fused"]["n"] == 1 and figures["audio"]["n"] == 1  # only the file with audio has speech
+    assert figures["fused (paired)"]["n"] == 1  # the silent file's face with the other file's speech
     assert set(figures["face"]["per_class"]) == {
         "anger",
         "disgust",

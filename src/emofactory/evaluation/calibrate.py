@@ -2,9 +2,10 @@
 
 The fused posterior is softmax(Σm log P̃m / Tm) over the modalities a label fuses; temperatures above
 1 soften an overconfident model. The fit minimises the negative log-likelihood of the true classes
-over a grid of temperatures, on the files of an `emofactory eval` report that have every modality;
-with speakers known it is also cross-validated by speaker (fit on the others, scored on the one left
-out), so the figures say how it carries over to voices it has not seen."""
+over a grid of temperatures, on the files of an `emofactory eval` report that have every modality and,
+where the face is fused with speech, on face and speech files paired by label (`evaluation.paired`:
+acted corpora rarely hold both); with speakers known it is also cross-validated by speaker (fit on the
+others, scored on the one left out), so the figures say how it carries over to voices it has not seen."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from emofactory.core.emotions import CANONICAL
+from emofactory.evaluation.paired import SPEECH, paired_rows
 
 GRID = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 EPS = 1e-6
@@ -47,8 +49,11 @@ def fit(logs: np.ndarray, truths: np.ndarray) -> tuple[float, ...]:
 
 
 def calibrate(rows: Sequence[dict], modalities: Sequence[str]) -> dict:
-    """rows: an eval report's files; the fit uses those with probabilities for every modality."""
-    usable = [r for r in rows if all("probs" in r.get(m, {}) for m in modalities)]
+    """rows: an eval report's files; the fit uses those with probabilities for every modality, and the
+    pairs of face and speech files where the modalities join the two."""
+    pairs = paired_rows(rows) if "face" in modalities and set(modalities) & set(SPEECH) else []
+    files, pairs = ([r for r in group if all("probs" in r.get(m, {}) for m in modalities)] for group in (rows, pairs))
+    usable = files + pairs
     if len(usable) < 2:
         raise ValueError(f"{len(usable)} files have scores of every one of {', '.join(modalities)}: too few to fit")
     logs = np.log(np.clip(np.array([[r[m]["probs"] for m in modalities] for r in usable]), EPS, 1.0))
@@ -58,6 +63,7 @@ def calibrate(rows: Sequence[dict], modalities: Sequence[str]) -> dict:
     out = {
         "modalities": list(modalities),
         "files": len(usable),
+        "pairs": len(pairs),
         "temperatures": dict(zip(modalities, best)),
         "before": {"nll": nll(logs, truths, ones), "ece": ece(logs, truths, ones)},
         "after": {"nll": nll(logs, truths, best), "ece": ece(logs, truths, best)},

@@ -16,12 +16,15 @@ from rich.table import Table  # noqa: E402
 
 from emofactory.core.emotions import CANONICAL  # noqa: E402
 from emofactory.evaluation.metrics import evaluate  # noqa: E402
+from emofactory.evaluation.paired import pair_predictions, paired_rows  # noqa: E402
 from emofactory.evaluation.runner import MODALITIES, FileResult  # noqa: E402
+from emofactory.stages.labeler.config import LabelerConfig  # noqa: E402
 
 
-def figures(results: Sequence[FileResult]) -> dict[str, dict]:
+def figures(results: Sequence[FileResult], labeler: LabelerConfig) -> dict[str, dict]:
     """Per modality over the files that hold its input (face: video or image; audio and text: audio),
-    fused over the files that reached the labeler, and fused over those with both (audio-visual)."""
+    fused over the files that reached the labeler, over those with both (audio-visual), and over face
+    and speech files paired by label (`paired`), as the job's labeler fuses them."""
     out = {}
     for modality in MODALITIES:
         judged = [r for r in results if r.judged(modality) and not r.failure]
@@ -33,6 +36,9 @@ def figures(results: Sequence[FileResult]) -> dict[str, dict]:
     ):
         if fused:
             out[name] = evaluate(fused)
+    pairs = paired_rows(file_rows(results))
+    if pairs:
+        out["fused (paired)"] = evaluate(pair_predictions(pairs, labeler))
     return out
 
 
@@ -109,9 +115,11 @@ def file_rows(results: Sequence[FileResult]) -> list[dict]:
     return rows
 
 
-def write_report(results: Sequence[FileResult], out: Path, settings: dict, console: Console) -> dict:
+def write_report(
+    results: Sequence[FileResult], out: Path, settings: dict, console: Console, labeler: LabelerConfig
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    found = figures(results)
+    found = figures(results, labeler)
     report = {"settings": settings, "figures": found, "files": file_rows(results)}
     (out / "eval.json").write_text(json.dumps(report, indent=1, sort_keys=True))
     console.print(summary_table(found))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emofactory.core.config import load_section
 from emofactory.core.emotions import CANONICAL, emotion_name
 from emofactory.core.events import SEGMENTS_LABELED, VIDEO_DOWNLOADED, context_of
 from emofactory.core.media import segment_id
@@ -25,6 +26,7 @@ from emofactory.evaluation.metrics import Prediction
 from emofactory.pipeline import STAGES
 from emofactory.run_local import run_local
 from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.labeler.config import LabelerConfig, checked_options
 from emofactory.stages.vision.stage import VisionStage
 from emofactory.v1 import common_pb2, vision_pb2
 
@@ -122,3 +124,8 @@ def evaluate_items(
     items: Sequence[Item], root: Path, config: common_pb2.JobConfig, defaults=None, language: str = "en-US"
 ) -> list[FileResult]:
     return asyncio.run(run_items(items, Path(root), config, defaults, language))
+
+
+def labeler_config(job: common_pb2.JobConfig) -> LabelerConfig:
+    """The labeler's config of this job, as the stage reads it: its settings, then the job's options."""
+    return checked_options(load_section(LabelerConfig, "labeler"), job.labeler if job.HasField("labeler") else None)

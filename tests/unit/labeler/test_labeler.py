@@ -99,7 +99,7 @@ def test_one_modality_is_no_agreement_unless_the_job_asks():
     alone = label_one(e, found, LabelerConfig(modalities=("face",)))
     assert not alone.label.kept and any("min_modalities 2" in r for r in alone.label.reasons)
     assert alone.label.reason_codes == ["too_few_modalities"]
-    asked = label_one(e, found, LabelerConfig(modalities=("face",), min_modalities=1))
+    asked = label_one(e, found, LabelerConfig(modalities=("face",), min_modalities=1, fusion_temperatures=()))
     assert asked.label.kept and asked.label.confidence == pytest.approx(0.9, abs=1e-6)
     with pytest.raises(InvalidRequest, match="options.min_modalities"):
         checked_options(LabelerConfig(), common_pb2.LabelerOptions(min_modalities=0))
@@ -134,24 +134,30 @@ def peaked(index: int, margin: float = 6.0) -> np.ndarray:
 
 
 def test_filters_say_why_a_label_is_rejected():
-    config = LabelerConfig()
+    config = LabelerConfig()  # face and audio fused
     happy, neutral = CANONICAL.index("happiness"), CANONICAL.index("neutral")
-    ok = label_one(evidence(), Modalities({"text": peaked(happy, 9), "audio": peaked(happy, 9)}, {}), config)
+    ok = label_one(evidence(), Modalities({"face": peaked(happy, 9), "audio": peaked(happy, 9)}, {}), config)
     assert ok.label.kept and ok.label.emotion == E.EMOTION_HAPPINESS and ok.agreement
     assert ok.label.reasons == ["passes every filter"] and ok.provenance.fusion_lambda == 0.5
     assert ok.label.reason_codes == ["kept"]
-    low_face = label_one(evidence(0.5), Modalities({"text": peaked(happy, 9), "audio": peaked(happy, 9)}, {}), config)
+    low_face = label_one(evidence(0.5), Modalities({"face": peaked(happy, 9), "audio": peaked(happy, 9)}, {}), config)
     assert not low_face.label.kept and "face presence 0.50 < 0.9" in low_face.label.reasons
     assert low_face.label.reason_codes == ["face_presence_low"]
-    # audio P(neutral) = 1 / (e² + 6) = .075, σ(ln .075) = .07: too neutral for a happy label
-    unsure = label_one(evidence(), Modalities({"text": peaked(happy, 9), "audio": peaked(happy, 2)}, {}), config)
-    assert not unsure.label.kept and any(r.startswith("audio neutral") for r in unsure.label.reasons)
-    split = label_one(evidence(), Modalities({"text": peaked(happy), "audio": peaked(neutral)}, {}), config)
+    # audio P(neutral) = .44, σ(ln .44) = .306 ≥ 0.3: too neutral for a happy label
+    hesitant = np.log([0.01, 0.01, 0.01, 0.5, 0.01, 0.02, 0.44])
+    unsure = label_one(evidence(), Modalities({"face": peaked(happy, 9), "audio": hesitant}, {}), config)
+    assert not unsure.label.kept and unsure.label.reason_codes == ["audio_neutral"]
+    assert unsure.label.reasons[0].startswith("audio neutral σ(l) 0.306 ≥ 0.3")
+    # text P(neutral) = 1 / (e² + 6) = .075, σ(ln .075) = .07 ≥ 0.05, where the job fuses the text
+    text_audio = LabelerConfig(modalities=("text", "audio"))
+    wordy = label_one(evidence(), Modalities({"text": peaked(happy, 2), "audio": peaked(happy, 9)}, {}), text_audio)
+    assert not wordy.label.kept and wordy.label.reason_codes == ["text_neutral"]
+    split = label_one(evidence(), Modalities({"face": peaked(happy), "audio": peaked(neutral)}, {}), config)
     assert not split.agreement and "modalities disagree on the top class" in split.label.reasons
     assert (
         len(split.label.reason_codes) == len(split.label.reasons) and "modalities_disagree" in split.label.reason_codes
     )
-    missing = label_one(evidence(), Modalities({"text": peaked(happy, 9)}, {"audio": "no model"}), config)
+    missing = label_one(evidence(), Modalities({"face": peaked(happy, 9)}, {"audio": "no model"}), config)
     assert "audio missing: no model" in missing.label.reasons
     assert missing.label.reason_codes == ["modality_missing", "too_few_modalities"]
 
