@@ -29,22 +29,18 @@ from bench.baseline import run_baseline
 from dev import sample
 from dev.assets import ASSETS
 from dev.webserver import serve_directory
+from emofactory.core.jobs import SETTLED
 from emofactory.core.media import probe
 from emofactory.local import LocalStack
 from emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 
 OUT = Path(__file__).parent / "out"
-SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 # The demo's labelling (face only: the generated speech carries no emotion), so every segment becomes a clip.
 LABELER = common_pb2.LabelerOptions(modalities=["face"], min_modalities=1)
 
 
 def run_job(stack: LocalStack, urls: list[str], asr: str) -> tuple[float, common_pb2.Job]:
-    config = common_pb2.JobConfig(
-        ingest=common_pb2.IngestOptions(allow_hosts=["127.0.0.1"]),
-        asr=common_pb2.AsrOptions(engine=asr),
-        labeler=LABELER,
-    )
+    config = common_pb2.JobConfig(asr=common_pb2.AsrOptions(engine=asr), labeler=LABELER)
     request = ingest_pb2.SubmitJobRequest(
         sources=[common_pb2.Source(url=u) for u in urls], language="en-US", config=config
     )
@@ -97,10 +93,12 @@ def bench_video() -> Path:
     return video
 
 
-def models_env() -> dict[str, str]:
-    """The speech-emotion weights by path where the assets have them."""
+def stack_env() -> dict[str, str]:
+    """Ingest may fetch from the bench's own web server on 127.0.0.1; the speech-emotion weights by
+    path where the assets have them."""
+    env = {"EMO_INGEST__ALLOW_HOSTS": "127.0.0.1"}
     ser = ASSETS / "ser_weights" / "marcogdepinto_Emotion_Voice_Detection_Model.h5"
-    return {"EMO_MODELS__SPEECH_EMOTION_PATH": str(ser)} if ser.is_file() else {}
+    return env | ({"EMO_MODELS__SPEECH_EMOTION_PATH": str(ser)} if ser.is_file() else {})
 
 
 def main() -> None:
@@ -137,7 +135,7 @@ def main() -> None:
                 ]
                 subprocess.run([*cmd, str(media / f"{prefix}{i}.mp4")], check=True)
         url, server = serve_directory(media)
-        with LocalStack(tmp / "stack", env=models_env()) as stack:
+        with LocalStack(tmp / "stack", env=stack_env()) as stack:
             os.environ.update(stack.env())
             runs = {}
             for name, engine in (("without_asr", "none"), ("with_asr", "sphinx")):

@@ -17,7 +17,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.pipeline import OUT, bench_video, models_env, run_job
+from bench.pipeline import OUT, bench_video, run_job, stack_env
 from dev.webserver import serve_directory
 from emofactory.local import LocalStack
 from emofactory.pipeline import NAMES
@@ -70,7 +70,7 @@ def main() -> None:
     folder = OUT / "profile"
     folder.mkdir(exist_ok=True)
     url, server = serve_directory(video.parent)
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=models_env()) as stack:
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp) / "stack", env=stack_env()) as stack:
         os.environ.update(stack.env())
         pids = {name: stack.procs[name].pid for name in NAMES if name in stack.procs}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}

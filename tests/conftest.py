@@ -92,6 +92,7 @@ def stack(tmp_path_factory, media_dir):
     (data / "jetstream.yaml").write_text(yaml.safe_dump(topology))
     env = {
         "EMO_INGEST__LOCAL_ROOTS": str(media_dir),
+        "EMO_INGEST__ALLOW_HOSTS": "127.0.0.1",  # the tests' web server; jobs may only narrow this
         "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1",
         "EMO_BUS__HEARTBEAT_S": "1",
     }

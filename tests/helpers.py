@@ -8,9 +8,8 @@ import time
 import numpy as np
 import pytest
 
+from emofactory.core.jobs import SETTLED
 from emofactory.v1 import common_pb2, ingest_pb2
-
-SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 
 
 def submit(

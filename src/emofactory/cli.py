@@ -34,6 +34,7 @@ from rich.table import Table
 
 from emofactory.core.config import StoreConfig, check_settings, load_section
 from emofactory.core.errors import InvalidRequest
+from emofactory.core.jobs import SETTLED
 from emofactory.core.store import ObjectStore
 from emofactory.local import ROOT, LocalStack, state_of
 from emofactory.pipeline import NAMES, SETTINGS
@@ -42,7 +43,6 @@ from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2,
 # soft_wrap: a summary stays one line (paths are not broken across lines) however narrow the terminal.
 console = Console(soft_wrap=True)
 DATA_DIR = Path(os.environ.get("EMO_DATA_DIR", ROOT / ".emofactory" / "stack"))
-SETTLED = (common_pb2.JOB_STATE_SUCCEEDED, common_pb2.JOB_STATE_PARTIAL, common_pb2.JOB_STATE_FAILED)
 
 
 def parse_source(text: str) -> common_pb2.Source:
@@ -118,11 +118,24 @@ def running_stack() -> dict[str, str]:
     return state["addresses"]
 
 
-def get_job(addresses, job_id: str) -> common_pb2.Job:
-    with grpc.insecure_channel(addresses["ingest"]) as channel:
-        return (
-            ingest_pb2_grpc.IngestServiceStub(channel).GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
-        )
+RETRIED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def get_job(addresses, job_id: str, patience_s: float = 60.0) -> common_pb2.Job:
+    """The job's status; a service that is restarting (unreachable a while) is waited for up to
+    `patience_s`, with growing pauses, and said so."""
+    deadline, pause = time.monotonic() + patience_s, 0.5
+    while True:
+        try:
+            with grpc.insecure_channel(addresses["ingest"]) as channel:
+                stub = ingest_pb2_grpc.IngestServiceStub(channel)
+                return stub.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+        except grpc.RpcError as exc:
+            if exc.code() not in RETRIED or time.monotonic() + pause > deadline:
+                raise
+            console.print(f"[dim]ingest unreachable ({exc.code().name}): trying again in {pause:.1f} s[/dim]")
+            time.sleep(pause)
+            pause = min(2 * pause, 8.0)
 
 
 def watch(addresses, job_id: str, timeout_s: float) -> common_pb2.Job:
@@ -290,7 +303,9 @@ def run(sources, language, config_file, out, release_name, timeout_s) -> None:
         console.print(f"job {job_id} submitted ({len(parsed)} sources)")
         job = watch(addresses, job_id, timeout_s)
         print_job(job)
-        if out:
+        if job.state == common_pb2.JOB_STATE_FILTERED:
+            console.print("every video was skipped by the job's own filters (reasons above): no release")
+        elif out:
             make_release(addresses, release_request(release_name or job_id, 0, None, job_id=job_id), Path(out))
     if job.state == common_pb2.JOB_STATE_FAILED:
         sys.exit(1)

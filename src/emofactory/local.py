@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,7 +24,8 @@ from emofactory.pipeline import NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ACCESS_KEY, SECRET_KEY = "emofactory", "emofactory-local-secret"
+CREDENTIALS = "s3-credentials.json"
+REVIVE_PAUSE_S = 5.0  # a service is started again at most this often
 
 
 # Ports handed out by this process: a port given to a server that has not bound it yet (or has
@@ -49,6 +51,25 @@ def free_port(paired: bool = False) -> int:
             _HANDED_OUT.add(port + 10000)
         _HANDED_OUT.add(port)
         return port
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Writes `text` to a file only its owner can read or write (credentials, and what holds them)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def credentials(data_dir: Path) -> dict[str, str]:
+    """The stack's S3 key pair: made at random once per data folder, then kept there, readable by its
+    owner alone (the stored objects outlive one run, so the key must too)."""
+    path = data_dir / CREDENTIALS
+    if not path.exists():
+        made = {"access_key": f"emofactory-{secrets.token_hex(4)}", "secret_key": secrets.token_urlsafe(30)}
+        private_file(path, json.dumps(made))
+    return json.loads(path.read_text())
 
 
 def _wait(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -145,6 +166,8 @@ class LocalStack(Started):
         self.extra_env = dict(env or {})
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
+        self.started: dict[str, float] = {}
 
     # -- addresses and settings --------------------------------------------------------------
     @property
@@ -166,8 +189,8 @@ class LocalStack(Started):
         env = {
             "EMO_BUS__URL": self.nats_url,
             "EMO_STORE__ENDPOINT": self.s3_endpoint,
-            "EMO_STORE__ACCESS_KEY": ACCESS_KEY,
-            "EMO_STORE__SECRET_KEY": SECRET_KEY,
+            "EMO_STORE__ACCESS_KEY": self.keys["access_key"],
+            "EMO_STORE__SECRET_KEY": self.keys["secret_key"],
             "EMO_STORE__BUCKET": "emofactory",
             # The catalog's embedded SQLite database lives with the stack's data.
             "EMO_CATALOG__DATABASE_URL": f"sqlite:///{self.data_dir / 'catalog.db'}",
@@ -176,6 +199,9 @@ class LocalStack(Started):
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # credentials, logs, the database: the user's alone
+        self.keys = credentials(self.data_dir)
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.start_nats()
         self.start_s3()
@@ -224,12 +250,12 @@ class LocalStack(Started):
             "identities": [
                 {
                     "name": "emofactory",
-                    "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                    "credentials": [{"accessKey": self.keys["access_key"], "secretKey": self.keys["secret_key"]}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                 }
             ]
         }
-        (self.data_dir / "s3.json").write_text(json.dumps(identities))
+        private_file(self.data_dir / "s3.json", json.dumps(identities))
         for name in ("s3", "master", "volume", "filer"):
             self.ports[name] = free_port(paired=True)
         proc = self._spawn(
@@ -255,7 +281,7 @@ class LocalStack(Started):
     def _bucket_ready(self) -> bool:
         from minio import Minio
 
-        client = Minio(self.s3_endpoint, ACCESS_KEY, SECRET_KEY, secure=False)
+        client = Minio(self.s3_endpoint, self.keys["access_key"], self.keys["secret_key"], secure=False)
         if not client.bucket_exists("emofactory"):
             client.make_bucket("emofactory")
         return True
@@ -285,6 +311,7 @@ class LocalStack(Started):
 
     def start_service(self, name: str) -> None:
         self._spawn(name, [sys.executable, "-m", "emofactory.serve", name], env=self.service_env(name))
+        self.started[name] = time.monotonic()
 
     def wait_service(self, name: str) -> None:
         _wait(lambda: grpc_serving(self.address(name)), f"service {name}", timeout=60, proc=self.procs[name])
@@ -303,6 +330,18 @@ class LocalStack(Started):
         self._spawn(replica, [sys.executable, "-m", "emofactory.serve", name], env=env)
         _wait(lambda: grpc_serving(self.address(replica)), f"service {replica}", timeout=60, proc=self.procs[replica])
         return replica
+
+    def revive(self) -> list[str]:
+        """Starts again, on the same ports (clients keep their addresses), each service whose process
+        has died; says which, with the exit code."""
+        notes = []
+        for name in self.services:
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is None or time.monotonic() - self.started[name] < REVIVE_PAUSE_S:
+                continue  # alive, or died right after its start: a crash loop is slowed, not spun
+            notes.append(f"{name} exited with code {proc.returncode}: restarted (log: logs/{name}.log)")
+            self.start_service(name)
+        return notes
 
     def restart(self, name: str) -> None:
         """Starts a service again (after `kill`) on fresh ports: the old ones may meanwhile serve as
@@ -349,11 +388,17 @@ def main() -> None:
             "env": stack.env(),
             "addresses": {name: stack.address(name) for name in stack.services},
         }
-        (data_dir / STATE).write_text(json.dumps(state, indent=1))
-        print(json.dumps(state, indent=1), flush=True)
+        private_file(data_dir / STATE, json.dumps(state, indent=1))  # it holds the S3 key pair
+        print(json.dumps({"data_dir": str(data_dir), "addresses": state["addresses"]}, indent=1), flush=True)
         print("stack running; Ctrl-C stops it", flush=True)
+
+        def revived() -> bool:
+            for note in stack.revive():
+                print(note, flush=True)
+            return True
+
         try:
-            wait_for_signal()
+            wait_for_signal(revived)
         finally:
             (data_dir / STATE).unlink(missing_ok=True)
 

@@ -6,14 +6,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import threading
+import time
 from datetime import UTC, datetime
 
 import datasets
+import grpc
 import pytest
 from click.testing import CliRunner
 
 from emofactory import cli
 from emofactory.local import STATE
+from emofactory.v1 import common_pb2, ingest_pb2
 
 
 @pytest.fixture
@@ -117,3 +122,29 @@ def test_up_and_down(tmp_path, monkeypatch):
         down = CliRunner().invoke(cli.main, ["down"])
     assert down.exit_code == 0 and "stack down" in down.output
     assert not (tmp_path / "stack" / STATE).exists()
+
+
+def test_status_rides_out_a_restarting_ingest_which_the_stack_revives(attached, stack, ingest):
+    job_id = ingest.SubmitJob(
+        ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://emofactory/none/missing.mp4")]), timeout=10
+    ).job_id
+    stack.kill("ingest", signal.SIGKILL)
+    revived: list[str] = []
+    later = threading.Timer(2.0, lambda: revived.extend(stack.revive()))
+    later.start()
+    try:
+        result = CliRunner().invoke(cli.main, ["status", job_id])
+    finally:
+        later.join()
+        stack.wait_service("ingest")
+    assert result.exit_code == 0, result.output
+    assert "ingest unreachable (UNAVAILABLE): trying again" in result.output and f"job {job_id}" in result.output
+    assert revived and revived[0].startswith("ingest exited with code -9: restarted")
+    deadline = time.monotonic() + 30  # the shared channel reconnects before the next test uses it
+    while True:
+        try:
+            ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=5)
+            break
+        except grpc.RpcError:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)

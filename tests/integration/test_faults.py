@@ -5,15 +5,19 @@ and shows on the job. (A corrupt video and a non-video in one job: test_pipeline
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 import time
+import wave
 
 import grpc
 import nats
 import pytest
 
 from dev import sample
+from emofactory.core.bus import publish
+from emofactory.core.errors import PermanentError
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2, ingest_pb2
 from tests.helpers import describe, submit, wait_job
@@ -70,9 +74,19 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, sto
     assert len(frames) == len(truth)
 
 
+def odd_rate_wav() -> bytes:
+    """A PCM WAV at 11,025 Hz: WebRTC VAD fails on it with an error of its own (webrtcvad.Error)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(11025)
+        w.writeframes(bytes(44100))
+    return out.getvalue()
+
+
 def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job(
     stack,
     ingest,
+    store,
     http_server,
     speech_sample,
 ):
@@ -81,12 +95,9 @@ def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job
     video_id = job.videos[0].video_id
     # An event the vad worker cannot handle, but not for a reason it can tell is permanent:
     # it is retried up to max_deliver (5) times, then dead-lettered.
+    audio = store.put_bytes(f"{video_id}/audio/poison.wav", odd_rate_wav(), "audio/wav")
     poison = events_pb2.AudioExtracted(
-        envelope=events_pb2.Envelope(
-            context=common_pb2.JobContext(job_id=job_id),
-            video_id=video_id,
-            audio=common_pb2.ObjectRef(bucket="Not A Bucket!", key=f"{video_id}/audio/audio.wav"),
-        )
+        envelope=events_pb2.Envelope(context=common_pb2.JobContext(job_id=job_id), video_id=video_id, audio=audio)
     )
 
     async def publish_and_wait():
@@ -110,3 +121,18 @@ def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job
     assert job.state == common_pb2.JOB_STATE_FAILED
     (summary,) = [row for row in job.summary if row.stage == "vad"]
     assert summary.failed == 1 and json.loads(json.dumps(letter.stage)) == "vad"
+
+
+def test_an_event_larger_than_the_bus_takes_is_a_permanent_failure(stack):
+    """Retrying cannot shrink it: it is dead-lettered at once instead of redelivered max_deliver times."""
+
+    async def publish_too_much():
+        nc = await nats.connect(stack.nats_url)
+        try:
+            big = events_pb2.AudioExtracted(envelope=events_pb2.Envelope(video_id="v" * (nc.max_payload + 1)))
+            with pytest.raises(PermanentError, match="more than the bus takes"):
+                await publish(nc.jetstream(), AUDIO_EXTRACTED, big, "too-big")
+        finally:
+            await nc.close()
+
+    asyncio.run(publish_too_much())

@@ -222,15 +222,27 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     assert len(job.videos) == 1 and len(job.videos[0].stages) == 7
 
 
-def test_malformed_requests_name_the_field(stack, ingest, http_server):
+def test_malformed_requests_name_the_field(stack, ingest):
     cases = [
         (ingest_pb2.SubmitJobRequest(), "sources"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(url="file:///etc/passwd")]), "sources[0].url"),
-        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(url=f"{http_server}/a.mp4")]), "sources[0].url"),
+        # loopback, but not the address the operator allow-listed (127.0.0.1, the tests' web server)
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(url="http://127.0.0.2:9/a.mp4")]), "sources[0].url"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source()]), "sources[0]"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(path="/etc/passwd")]), "sources[0].path"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://x")]), "s3_uri"),
+        # another bucket than the stack's own, which the operator did not list in store.read_buckets
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://other/a.mp4")]), "sources[0].s3_uri"),
         (ingest_pb2.SubmitJobRequest(job_id="../x", sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")]), "job_id"),
+        # a '.' splits the job's status keys (job.video.stage) and made status lie
+        (ingest_pb2.SubmitJobRequest(job_id="a.b", sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")]), "job_id"),
+        (
+            ingest_pb2.SubmitJobRequest(
+                sources=[common_pb2.Source(url="http://10.0.0.7/a.mp4")],
+                config=common_pb2.JobConfig(ingest=common_pb2.IngestOptions(allow_hosts=["10.0.0.7"])),
+            ),
+            "config.ingest.allow_hosts",  # a job may narrow the operator's allow-list, never widen it
+        ),
         (
             ingest_pb2.SubmitJobRequest(
                 sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")],
@@ -272,6 +284,15 @@ def test_malformed_requests_name_the_field(stack, ingest, http_server):
                 timeout=10,
             )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("segments[0]")
+    with grpc.insecure_channel(stack.address("audio")) as ch:  # another bucket than the service's own
+        with pytest.raises(grpc.RpcError) as err:
+            audio_pb2_grpc.AudioServiceStub(ch).ExtractAudio(
+                audio_pb2.ExtractAudioRequest(
+                    video=common_pb2.ObjectRef(bucket="other", key="v1/ingest/source.mp4"), video_id="v1"
+                ),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'other' is not readable" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         ingest.GetJob(ingest_pb2.GetJobRequest(job_id="nosuchjob"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -358,13 +379,13 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     video = job.videos[0]
     assert stage(video, "catalog").items == len(truth)
+    # other tests run the same file: this job's clips are its own rows (clip ids carry the job)
     with grpc.insecure_channel(stack.address("catalog")) as ch:
         catalog = catalog_pb2_grpc.CatalogServiceStub(ch)
-        first = catalog.ListClips(catalog_pb2.ListClipsRequest(video_id=video.video_id, page_size=3), timeout=10)
-        rest = catalog.ListClips(
-            catalog_pb2.ListClipsRequest(video_id=video.video_id, page_size=3, page_token=first.next_page_token),
-            timeout=10,
-        )
+        mine = catalog_pb2.ListClipsRequest(video_id=video.video_id, job_id=job_id, page_size=3)
+        first = catalog.ListClips(mine, timeout=10)
+        mine.page_token = first.next_page_token
+        rest = catalog.ListClips(mine, timeout=10)
         clips = list(first.clips) + list(rest.clips)
         assert len(first.clips) == 3 and len(clips) == len(truth) and not rest.next_page_token
         for clip, phrase in zip(clips, truth):
@@ -378,7 +399,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
         assert happy.clips >= len(truth) and happy.language == "en-US"
         release = catalog.CreateRelease(
             catalog_pb2.CreateReleaseRequest(
-                name="pipeline", filter=catalog_pb2.ListClipsRequest(video_id=video.video_id), seed=7
+                name="pipeline", filter=catalog_pb2.ListClipsRequest(video_id=video.video_id, job_id=job_id), seed=7
             ),
             timeout=120,
         )
@@ -417,7 +438,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     time.sleep(3)
     with grpc.insecure_channel(stack.address("catalog")) as ch:
         again = catalog_pb2_grpc.CatalogServiceStub(ch).ListClips(
-            catalog_pb2.ListClipsRequest(video_id=video.video_id), timeout=10
+            catalog_pb2.ListClipsRequest(video_id=video.video_id, job_id=job_id), timeout=10
         )
     assert [c.clip_id for c in again.clips] == [c.clip_id for c in clips]  # no second clip
     assert store.list_keys(f"{video.video_id}/catalog/") == before

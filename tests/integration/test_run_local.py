@@ -29,8 +29,8 @@ def local_job(tmp_path_factory, media_dir, speech_sample):
     }
     source = common_pb2.Source(path=str(speech_sample[0]))
 
-    def run(job_id: str):
-        return asyncio.run(run_local([source], root, config=FACE_ONLY, defaults=defaults, job_id=job_id))
+    def run(job_id: str, config: common_pb2.JobConfig = FACE_ONLY):
+        return asyncio.run(run_local([source], root, config=config, defaults=defaults, job_id=job_id))
 
     return run, root, defaults
 
@@ -60,6 +60,20 @@ def test_the_same_file_again_writes_the_same_objects(local_job):
     keys = first.store.list_keys("")
     again = run("local2")
     assert again.job.state == common_pb2.JOB_STATE_SUCCEEDED and again.store.list_keys("") == keys
+
+
+def test_a_second_job_over_the_same_file_leaves_the_first_ones_clips_alone(local_job, speech_sample):
+    run, _, defaults = local_job
+    run("keeps")
+    # one modality, two required: nothing kept, which must not un-keep the first job's clips
+    strict = common_pb2.JobConfig(labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=2))
+    assert run("keepsnone", strict).job.state == common_pb2.JOB_STATE_SUCCEEDED
+    with db.sessions(defaults["catalog"].database_url)() as session:
+        first, second = (session.query(db.Clip).filter(db.Clip.job_id == job).all() for job in ("keeps", "keepsnone"))
+        assert len(first) == len(second) == len(speech_sample[1])
+        assert all(c.kept and c.mp4_key for c in first) and not any(c.kept for c in second)
+        assert {c.segment_id for c in first} == {c.segment_id for c in second}
+        assert not {c.clip_id for c in first} & {c.clip_id for c in second}
 
 
 def test_a_failing_stage_is_recorded_on_the_video_and_later_stages_do_not_run(tmp_path, media_dir, not_a_video):

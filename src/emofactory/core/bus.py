@@ -36,7 +36,11 @@ async def connect(config: BusConfig, name: str):
 
 
 async def publish(js, subject: str, event: Message, msg_id: str) -> None:
-    await js.publish(subject, event.SerializeToString(), headers={"Nats-Msg-Id": msg_id})
+    data = event.SerializeToString()
+    try:
+        await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+    except nats.errors.MaxPayloadError as exc:  # the same event is as large on every redelivery
+        raise PermanentError(f"the {subject} event is {len(data)} bytes, more than the bus takes") from exc
 
 
 def _ids(event: Message | None) -> tuple[str, str]:

@@ -43,9 +43,13 @@ class BusConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     endpoint: str = "127.0.0.1:9000"
-    access_key: str = "emofactory"
-    secret_key: str = "emofactory-secret"
+    # No built-in key pair: the chart passes its Secret, the local stack one it made for itself.
+    access_key: str = ""
+    secret_key: str = ""
+    # The one bucket the services write to and read from.
     bucket: str = "emofactory"
+    # Other buckets that `s3://` sources may be read from (the operator's choice; none by default).
+    read_buckets: tuple[str, ...] = ()
     secure: bool = False
     region: str = "us-east-1"
 

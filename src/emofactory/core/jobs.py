@@ -8,6 +8,7 @@ its part without a shared database:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -15,9 +16,20 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js import api
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
+from emofactory.core.errors import InvalidRequest
 from emofactory.v1 import common_pb2 as pb
 
 S = pb.StageState
+# The states a job ends in.
+SETTLED = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_PARTIAL, pb.JOB_STATE_FAILED, pb.JOB_STATE_FILTERED)
+# A job id is one token of the status keys above: no '.', which would split it in two.
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_job_id(job_id: str, field: str = "job_id") -> str:
+    if not _JOB_ID.fullmatch(job_id or ""):
+        raise InvalidRequest(field, f"{job_id[:40]!r} is not a job id: 1-64 letters, digits, '_' or '-'")
+    return job_id
 
 
 def _now() -> Timestamp:
@@ -169,4 +181,9 @@ def job_state(job: pb.Job, stages: Sequence[str]) -> int:
     done = sum(video_done(v, stages) for v in job.videos)
     if job.videos and done == len(job.videos) and not job.errors:
         return pb.JOB_STATE_SUCCEEDED
-    return pb.JOB_STATE_PARTIAL if done else pb.JOB_STATE_FAILED
+    if done:
+        return pb.JOB_STATE_PARTIAL
+    states = {s.state for v in job.videos for s in v.stages}
+    if job.videos and not job.errors and S.STAGE_STATE_FAILED not in states:
+        return pb.JOB_STATE_FILTERED  # every video stopped by a filter the job chose
+    return pb.JOB_STATE_FAILED

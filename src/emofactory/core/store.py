@@ -54,10 +54,20 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match["bucket"], check_key(match["key"], "s3_uri")
 
 
+def readable_bucket(bucket: str, own: str, others: tuple[str, ...], field: str = "bucket") -> str:
+    """Services read their own bucket, and other buckets only where the operator listed them."""
+    if bucket != own and bucket not in others:
+        raise InvalidRequest(field, f"bucket {bucket[:64]!r} is not readable here (store.bucket, store.read_buckets)")
+    return bucket
+
+
 class ObjectStore:
     def __init__(self, config: StoreConfig):
+        if not (config.access_key and config.secret_key):
+            raise ValueError("store.access_key and store.secret_key are not set (EMO_STORE__ACCESS_KEY, __SECRET_KEY)")
         self.config = config
         self.bucket = config.bucket
+        self.read_buckets = config.read_buckets
         self.client = Minio(
             config.endpoint,
             access_key=config.access_key,
@@ -123,7 +133,7 @@ class ObjectStore:
     def _locate(self, ref: common_pb2.ObjectRef) -> tuple[str, str]:
         if not ref.key:
             raise InvalidRequest("key", "an object reference needs a key")
-        return ref.bucket or self.bucket, check_key(ref.key)
+        return readable_bucket(ref.bucket or self.bucket, self.bucket, self.read_buckets), check_key(ref.key)
 
 
 class _errors:
@@ -151,9 +161,10 @@ class FileStore:
     """The object store on a local folder (`<root>/<bucket>/<key>`): what the in-process runner uses.
     Same keys, refs and errors as ObjectStore; writes are atomic (a temporary file renamed)."""
 
-    def __init__(self, root: Path | str, bucket: str = "emofactory"):
+    def __init__(self, root: Path | str, bucket: str = "emofactory", read_buckets: tuple[str, ...] = ()):
         self.root = Path(root)
         self.bucket = key_part(bucket, "bucket")
+        self.read_buckets = read_buckets
 
     def ensure_bucket(self) -> None:
         (self.root / self.bucket).mkdir(parents=True, exist_ok=True)
@@ -162,6 +173,7 @@ class FileStore:
         return common_pb2.ObjectRef(bucket=self.bucket, key=key, content_type=content_type, size_bytes=size)
 
     def _path(self, bucket: str, key: str) -> Path:
+        readable_bucket(bucket, self.bucket, self.read_buckets)
         return self.root / key_part(bucket, "bucket") / check_key(key)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> common_pb2.ObjectRef:

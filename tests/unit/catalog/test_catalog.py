@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, func, select, text
 from emofactory.core.config import StoreConfig, load_section
 from emofactory.core.errors import PermanentError
 from emofactory.core.media import read_pcm
-from emofactory.core.store import ObjectStore
+from emofactory.core.store import FileStore, ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, copy_keyframes, cut_clip, preroll_s, stream_copyable
 from emofactory.stages.catalog.config import CatalogConfig
@@ -303,3 +303,22 @@ def test_catalog_suite(database_url, stack, tmp_path):
     header = (root / "train.csv").read_text().splitlines()[0]
     assert header.startswith("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,StartTime,EndTime")
     assert (root / "report" / "report.html").exists() and (root / "report" / "classes.png").stat().st_size > 1000
+
+
+def test_each_job_keeps_its_own_decisions_and_a_release_holds_each_segment_once(tmp_path):
+    url, store = f"sqlite:///{tmp_path / 'jobs.db'}", FileStore(tmp_path / "store")
+    labels = ["anger", "happiness", "sadness", "fear"]
+    for job, kept in (("first", [True] * 4), ("second", [False, True, True, True])):
+        catalog_rows(url, store, labelled_event("vjobs0123456789ab", job, labels, kept), "series:a")
+    with db.sessions(url)() as session:
+        first = session.scalars(select(db.Clip).where(db.Clip.job_id == "first")).all()
+        second = session.scalars(select(db.Clip).where(db.Clip.job_id == "second")).all()
+        assert all(c.kept for c in first) and [c.kept for c in second] == [False, True, True, True]
+        assert [c.segment_id for c in first] == [c.segment_id for c in second]
+    config = CatalogConfig(database_url=url)
+    mine = create_release(store, config, catalog_pb2.CreateReleaseRequest(
+        name="first", filter=catalog_pb2.ListClipsRequest(job_id="first")), tmp_path / "first")  # fmt: skip
+    assert len(mine.records) == 4 and all(r["clip_id"].startswith("first_") for r in mine.records)
+    both = create_release(store, config, catalog_pb2.CreateReleaseRequest(name="all"), tmp_path / "all")
+    segments = [r["clip_id"].rsplit("_", 1)[1] for r in both.records]
+    assert len(segments) == len(set(segments)) == 4  # the latest job's clip of each segment, never both

@@ -3,6 +3,7 @@ import pytest
 from emofactory.core.errors import InvalidRequest
 from emofactory.stages.ingest import sources, ytdlp
 from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.ingest.stage import egress
 from emofactory.v1 import common_pb2
 
 
@@ -51,11 +52,15 @@ def test_video_ids_are_stable():
     assert sources.video_id("x").startswith("v") and len(sources.video_id("x")) == 17
 
 
+LOCAL = IngestConfig(allow_hosts=("127.0.0.1",))  # the tests' web server
+
+
 def test_yt_dlp_resolves_and_downloads_from_a_web_server(http_server, speech_sample, tmp_path):
     url = f"{http_server}/{speech_sample[0].name}"
-    (entry,) = ytdlp.resolve(url, IngestConfig())
+    with egress(LOCAL) as proxy:
+        (entry,) = ytdlp.resolve(url, LOCAL, proxy)
+        path, info = ytdlp.download(url, tmp_path, LOCAL, proxy)
     assert entry.identity.startswith("Generic:")
-    path, info = ytdlp.download(url, tmp_path, IngestConfig())
     assert path.suffix == ".mp4" and path.read_bytes() == speech_sample[0].read_bytes()
     assert info["webpage_url"] == url
 
@@ -63,5 +68,5 @@ def test_yt_dlp_resolves_and_downloads_from_a_web_server(http_server, speech_sam
 def test_missing_video_is_a_permanent_failure(http_server, tmp_path):
     from emofactory.core.errors import PermanentError
 
-    with pytest.raises(PermanentError, match="404"):
-        ytdlp.download(f"{http_server}/nothing-here.mp4", tmp_path, IngestConfig())
+    with pytest.raises(PermanentError, match="404"), egress(LOCAL) as proxy:
+        ytdlp.download(f"{http_server}/nothing-here.mp4", tmp_path, LOCAL, proxy)

@@ -8,7 +8,7 @@ from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import read_pcm
 from emofactory.stages.audio.config import AudioConfig
 from emofactory.stages.audio.extract import extract_audio
-from emofactory.stages.vad.config import VadConfig
+from emofactory.stages.vad.config import VadConfig, checked_options
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
 from emofactory.v1 import common_pb2
 
@@ -104,12 +104,21 @@ def test_segment_ids_are_deterministic(sample_pcm):
     assert first[0].segment_id.startswith("vabc-")
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("engine", "nope"), ("frame_ms", 25), ("aggressiveness", 4), ("min_segment_s", 1e-3), ("min_silence_s", 0.001),
+     ("max_segment_s", 1e-4), ("max_segment_s", -1.0), ("speaker_hop_s", 0.0), ("speaker_threshold", 2.0),
+     ("silero_threshold", 1.0)],
+)  # fmt: skip
+def test_bad_settings_are_refused_where_they_enter(field, value):
+    """Each value that would fail a job later, or make it exhaust the machine (max_segment_s 1e-4: 34,100
+    segments), fails the option check, naming its field."""
+    with pytest.raises(InvalidRequest, match=f"options.{field}"):
+        checked_options(VadConfig(), common_pb2.VadOptions(**{field: value}))
+
+
 def test_bad_settings_name_the_field(sample_pcm):
     (pcm, rate), _ = sample_pcm
-    with pytest.raises(InvalidRequest, match="engine"):
-        segment_speech(pcm, rate, VadConfig(engine="nope"))
-    with pytest.raises(InvalidRequest, match="frame_ms"):
-        segment_speech(pcm, rate, VadConfig(frame_ms=25))
     with pytest.raises(PermanentError, match="cannot load the Silero VAD model"):
         segment_speech(
             pcm, rate, dataclasses.replace(VadConfig(), engine="silero", silero_model_path="/nonexistent.onnx")

@@ -41,11 +41,14 @@ class Video(Base):
 
 
 class Clip(Base):
-    """One labelled speech segment; media keys are set for kept segments only."""
+    """One labelled speech segment as one job decided it (`clip_id`: the job and the segment), so a
+    second job over the same video never rewrites the first one's labels; media keys are set for kept
+    segments only, and the media of a segment, the same in every job, are cut once and shared."""
 
     __tablename__ = "clips"
 
     clip_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    segment_id: Mapped[str] = mapped_column(String(128), index=True, default="", server_default="")
     video_id: Mapped[str] = mapped_column(ForeignKey("videos.video_id"), index=True)
     job_id: Mapped[str] = mapped_column(String(64), default="")
     start_s: Mapped[float] = mapped_column(Float)

@@ -100,7 +100,11 @@ def create_release(
     filter_.include_rejected, filter_.release, filter_.split = False, "", ""
     Session = db.sessions(config.database_url)
     with Session() as session:
-        found = {c.clip_id: (c, v) for c, v, _ in session.execute(clip_query(filter_)).all() if c.mp4_key}
+        rows = [(c, v) for c, v, _ in session.execute(clip_query(filter_)).all() if c.mp4_key]
+        latest = {}  # one clip per segment where several jobs kept it: the latest job's decision
+        for c, v in sorted(rows, key=lambda r: (r[0].created_at, r[0].clip_id)):
+            latest[c.segment_id or c.clip_id] = (c, v)
+        found = {c.clip_id: (c, v) for c, v in latest.values()}
         candidates = [
             Candidate(c.clip_id, c.label, c.confidence, request.groups.get(c.video_id, v.group_key), c.duration_s)
             for c, v in found.values()

@@ -56,6 +56,12 @@ def _dict(message) -> dict:
     return MessageToDict(message, preserving_proto_field_name=True)
 
 
+def clip_id(job_id: str, segment_id: str) -> str:
+    """A job's clip of a segment. Segment ids end in a fixed shape (`v<16 hex>-<ms>-<ms>`), so the
+    pair is unambiguous; no '.', which WebDataset would take for an extension."""
+    return f"{job_id}_{segment_id}" if job_id else segment_id
+
+
 def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
     """Rows without media keys; the caller adds the keys of the clips it cut."""
     vision = {v.segment_id: v for v in event.vision}
@@ -64,10 +70,12 @@ def clip_rows(event: events_pb2.SegmentsLabeled) -> list[db.Clip]:
     rows = []
     for segment in event.segments:
         v, t, x = vision.get(segment.segment_id), texts.get(segment.segment_id), labels.get(segment.segment_id)
+        job_id = event.envelope.context.job_id
         row = db.Clip(
-            clip_id=segment.segment_id,
+            clip_id=clip_id(job_id, segment.segment_id),
+            segment_id=segment.segment_id,
             video_id=event.envelope.video_id,
-            job_id=event.envelope.context.job_id,
+            job_id=job_id,
             start_s=segment.start_s,
             end_s=segment.end_s,
             language=event.envelope.context.language,
@@ -106,7 +114,7 @@ def to_message(row: db.Clip, bucket: str, video: db.Video, split: str = "") -> c
         clip_id=row.clip_id,
         video_id=row.video_id,
         job_id=row.job_id,
-        segment=common_pb2.Segment(segment_id=row.clip_id, start_s=row.start_s, end_s=row.end_s),
+        segment=common_pb2.Segment(segment_id=row.segment_id or row.clip_id, start_s=row.start_s, end_s=row.end_s),
         transcript=row.transcript,
         transcript_failed=row.transcript_failed,
         face_ratio=row.face_ratio,

@@ -1,6 +1,7 @@
 """Cataloging one labelled video: cut the kept segments' clips, store them, and write the video's
-rows. Keys and ids are the segments', so a redelivered event rewrites the same objects and rows;
-clips already cut and in sync are not cut again."""
+rows. Media keys are the segments' and row ids the job's and the segment's, so a redelivered event
+rewrites the same objects and rows, and another job's rows stay as they were; a segment already cut
+and in sync (by any job) is not cut again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from sqlalchemy import select
 
 from emofactory.core.media import read_pcm
 from emofactory.core.store import object_key
@@ -24,10 +27,12 @@ def _info(store, envelope) -> dict:
     return json.loads(store.get_bytes(envelope.info)) if envelope.info.key else {}
 
 
-def _already_cut(session, store, clip_id: str) -> db.Clip | None:
-    row = session.get(db.Clip, clip_id)
-    if row is not None and row.sync_ok and row.mp4_key and store.exists(row.mp4_key):
-        return row
+def _already_cut(session, store, segment_id: str) -> db.Clip | None:
+    """A row of any job whose media of this segment are stored and in sync."""
+    query = select(db.Clip).where(db.Clip.segment_id == segment_id, db.Clip.sync_ok, db.Clip.mp4_key != "")
+    for row in session.scalars(query):
+        if store.exists(row.mp4_key):
+            return row
     return None
 
 
@@ -39,7 +44,7 @@ def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, confi
     rows = clip_rows(event)
     kept = [r for r in rows if r.kept]
     with Session() as session, tempfile.TemporaryDirectory(dir=work_dir or None) as tmp:
-        done = {r.clip_id: _already_cut(session, store, r.clip_id) for r in kept}
+        done = {r.clip_id: _already_cut(session, store, r.segment_id) for r in kept}
         todo = [r for r in kept if done[r.clip_id] is None]
         if todo:
             video = store.get_file(envelope.video, Path(tmp) / "source")
@@ -54,16 +59,16 @@ def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, confi
         segments = {s.segment_id: s for s in event.segments}
 
         def cut_and_store(row: db.Clip) -> None:
-            segment = segments[row.clip_id]
+            segment = segments[row.segment_id]
             copy = preroll_s(keyframes, segment.start_s) <= config.copy_max_preroll_s
             media = cut_clip(
                 video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s, copy
             )
             row.mp4_key = store.put_file(
-                object_key(envelope.video_id, "catalog", f"{row.clip_id}.mp4"), media.mp4, "video/mp4"
+                object_key(envelope.video_id, "catalog", f"{row.segment_id}.mp4"), media.mp4, "video/mp4"
             ).key
             row.wav_key = store.put_file(
-                object_key(envelope.video_id, "catalog", f"{row.clip_id}.wav"), media.wav, "audio/wav"
+                object_key(envelope.video_id, "catalog", f"{row.segment_id}.wav"), media.wav, "audio/wav"
             ).key
             row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
             row.flags += media.flags

@@ -9,8 +9,9 @@ from emofactory.core.bus import publish
 from emofactory.core.config import load_section
 from emofactory.core.errors import InvalidRequest, NotFound
 from emofactory.core.events import JOB_SUBMITTED
+from emofactory.core.jobs import check_job_id
 from emofactory.core.service import Runtime, grpc_errors
-from emofactory.core.store import key_part, parse_s3_uri
+from emofactory.core.store import parse_s3_uri, readable_bucket
 from emofactory.stages.ingest import sources
 from emofactory.stages.ingest.config import IngestConfig
 from emofactory.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
@@ -25,7 +26,7 @@ def option_checks() -> dict:
     return {s.name: (s.check, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
 
 
-def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig) -> None:
+def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig, store) -> None:
     """Fails fast, naming the field, on what the worker would refuse anyway."""
     if not request.sources:
         raise InvalidRequest("sources", "at least one source is required")
@@ -41,7 +42,8 @@ def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig)
         elif kind == "path":
             sources.check_local_path(source.path, config.local_roots, f"{field}.path")
         else:
-            parse_s3_uri(source.s3_uri)
+            bucket, _ = parse_s3_uri(source.s3_uri)
+            readable_bucket(bucket, store.bucket, store.read_buckets, f"{field}.s3_uri")
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -52,8 +54,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     @grpc_errors
     async def SubmitJob(self, request, context):
-        job_id = request.job_id or uuid.uuid4().hex
-        key_part(job_id, "job_id")
+        job_id = check_job_id(request.job_id or uuid.uuid4().hex)
         options = request.config
         config = sources.checked_config(self.defaults, options.ingest if options.HasField("ingest") else None)
         for name, (check, defaults) in self.checks.items():
@@ -62,7 +63,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     check(defaults, getattr(options, name))
                 except InvalidRequest as exc:
                     raise InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.')}", str(exc)) from exc
-        await asyncio.to_thread(validate_sources, request, config)
+        await asyncio.to_thread(validate_sources, request, config, self.rt.store)
         ctx = common_pb2.JobContext(
             job_id=job_id, language=request.language or self.defaults.default_language, config=options
         )
@@ -77,7 +78,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     @grpc_errors
     async def GetJob(self, request, context):
-        key_part(request.job_id, "job_id")
+        check_job_id(request.job_id)
         job = await self.rt.jobs.get(request.job_id)
         if job is None:
             raise NotFound(f"no job {request.job_id!r}")

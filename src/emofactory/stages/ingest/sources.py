@@ -4,14 +4,13 @@ seed 002 §3.1, stable video ids, and the duration / language filters."""
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import socket
 from pathlib import Path
 from urllib.parse import quote_plus, urlsplit
 
 from emofactory.core.config import apply_options
 from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.ingest.egress import Policy, narrowed
 from emofactory.v1 import common_pb2
 
 # YouTube's search-results filter for playlists ("sp" parameter, URL-encoded).
@@ -19,32 +18,19 @@ PLAYLIST_FILTER = "EgIQAw%253D%253D"
 
 
 def check_url(url: str, allow_hosts: tuple[str, ...], field: str = "url") -> str:
-    """http(s) only; loopback, private, link-local and reserved addresses only when allow-listed."""
+    """http(s) only, to a host the egress policy allows (the URL a job names; every later connection
+    is checked again by ingest's egress proxy)."""
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https"):
-        raise InvalidRequest(field, f"only http(s) URLs are accepted, not {parts.scheme or 'no scheme'!r} ({url!r})")
-    host = parts.hostname
-    if not host:
-        raise InvalidRequest(field, f"{url!r} names no host")
-    if host in allow_hosts:
-        return url
+        scheme = parts.scheme or "no scheme"
+        raise InvalidRequest(field, f"only http(s) URLs are accepted, not {scheme!r} ({url[:100]!r})")
+    if not parts.hostname:
+        raise InvalidRequest(field, f"{url[:100]!r} names no host")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)}
-    except socket.gaierror as exc:
-        raise InvalidRequest(field, f"host {host!r} does not resolve: {exc.strerror}") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if (
-            ip.is_loopback
-            or ip.is_private
-            or ip.is_link_local
-            or ip.is_reserved
-            or ip.is_multicast
-            or ip.is_unspecified
-        ):
-            raise InvalidRequest(
-                field, f"host {host!r} is a loopback or private address ({ip}); allow-list it in ingest.allow_hosts"
-            )
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise InvalidRequest(field, f"{url[:100]!r} has a bad port") from exc
+    Policy(allow_hosts).address(parts.hostname, port, field)
     return url
 
 
@@ -99,6 +85,7 @@ def checked_config(defaults: IngestConfig, options) -> IngestConfig:
         config = apply_options(defaults, options)
     except ValueError as exc:
         raise InvalidRequest("config.ingest", str(exc)) from exc
+    narrowed(defaults.allow_hosts, config.allow_hosts)
     if config.max_duration_s and config.min_duration_s > config.max_duration_s:
         raise InvalidRequest("config.ingest.min_duration_s", "is greater than max_duration_s")
     if config.max_items < 0:

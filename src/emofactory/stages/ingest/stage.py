@@ -8,15 +8,17 @@ import asyncio
 import json
 import logging
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
-from emofactory.core.errors import PermanentError
+from emofactory.core.errors import PermanentError, TransientError
 from emofactory.core.events import JOB_SUBMITTED, VIDEO_DISCOVERED, VIDEO_DOWNLOADED
 from emofactory.core.media import probe
 from emofactory.core.stage import Output, Stage
 from emofactory.core.store import object_key, parse_s3_uri
 from emofactory.stages.ingest import server, sources, ytdlp
 from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.ingest.egress import EgressProxy, Policy
 from emofactory.v1 import common_pb2, events_pb2
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,19 @@ log = logging.getLogger(__name__)
 
 def _single(kind: str, value: str) -> common_pb2.Source:
     return common_pb2.Source(**{kind: value})
+
+
+@contextmanager
+def egress(config: IngestConfig):
+    """yt-dlp's way out (the egress proxy's URL). Where the proxy refused a destination, the failure is
+    that refusal, permanent, whatever yt-dlp made of the 403 it got instead."""
+    with EgressProxy(Policy(config.allow_hosts), config.socket_timeout_s) as proxy:
+        try:
+            yield proxy.url
+        except (PermanentError, TransientError) as exc:
+            if proxy.refused:
+                raise PermanentError(f"refused to fetch {proxy.refused[0]}") from exc
+            raise
 
 
 def discover(source: common_pb2.Source, config: IngestConfig, store) -> list[tuple[str, common_pb2.Source, str]]:
@@ -43,9 +58,10 @@ def discover(source: common_pb2.Source, config: IngestConfig, store) -> list[tup
     else:
         raise PermanentError("a source names no url, search, path or s3_uri")
     found = []
-    for target in targets:
-        for entry in ytdlp.resolve(target, config, config.max_items):
-            found.append((sources.video_id(entry.identity), _single("url", entry.url), entry.title))
+    with egress(config) as proxy:
+        for target in targets:
+            for entry in ytdlp.resolve(target, config, proxy, config.max_items):
+                found.append((sources.video_id(entry.identity), _single("url", entry.url), entry.title))
     return found
 
 
@@ -54,7 +70,8 @@ def fetch(source: common_pb2.Source, config: IngestConfig, store, tmp: Path) -> 
     kind = source.WhichOneof("kind")
     if kind == "url":
         sources.check_url(source.url, config.allow_hosts)
-        return ytdlp.download(source.url, tmp, config)
+        with egress(config) as proxy:
+            return ytdlp.download(source.url, tmp, config, proxy)
     if kind == "path":
         path = sources.check_local_path(source.path, config.local_roots)
         return path, {"title": path.stem, "source": str(path)}

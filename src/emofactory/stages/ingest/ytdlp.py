@@ -39,8 +39,9 @@ class Entry:
     language: str
 
 
-def _options(config: IngestConfig, **extra) -> dict:
+def _options(config: IngestConfig, proxy: str, **extra) -> dict:
     return {
+        "proxy": proxy,  # every connection goes through ingest's egress proxy (egress.py)
         "logger": log,
         "quiet": True,
         "no_warnings": True,
@@ -72,13 +73,14 @@ def _is_playlist(item: dict) -> bool:
     return (item.get("ie_key") or "").endswith("Tab") or "list=" in (item.get("url") or "")
 
 
-def resolve(target: str, config: IngestConfig, limit: int = 0, depth: int = 2) -> list[Entry]:
-    """Single videos behind a URL, playlist URL or ytsearch query; playlists of playlists are expanded."""
+def resolve(target: str, config: IngestConfig, proxy: str, limit: int = 0, depth: int = 2) -> list[Entry]:
+    """Single videos behind a URL, playlist URL or ytsearch query; playlists of playlists are expanded.
+    `proxy`: the egress proxy's URL."""
     extra = {"extract_flat": "in_playlist"}
     if limit:
         extra["playlistend"] = limit
     try:
-        with yt_dlp.YoutubeDL(_options(config, **extra)) as ydl:
+        with yt_dlp.YoutubeDL(_options(config, proxy, **extra)) as ydl:
             info = ydl.extract_info(target, download=False)
     except (DownloadError, ExtractorError) as exc:
         raise _classified(exc, f"resolving {target}") from exc
@@ -90,16 +92,18 @@ def resolve(target: str, config: IngestConfig, limit: int = 0, depth: int = 2) -
             break
         if _is_playlist(item):
             if depth > 0:
-                entries += resolve(item["url"], config, limit - len(entries) if limit else 0, depth - 1)
+                entries += resolve(item["url"], config, proxy, limit - len(entries) if limit else 0, depth - 1)
             continue
         entries.append(_entry(item))
     return entries
 
 
-def download(url: str, out_dir: Path, config: IngestConfig) -> tuple[Path, dict]:
-    """Downloads one video as MP4 into out_dir; returns its path and yt-dlp's info dict."""
+def download(url: str, out_dir: Path, config: IngestConfig, proxy: str) -> tuple[Path, dict]:
+    """Downloads one video as MP4 into out_dir through the egress proxy at `proxy`; returns its path and
+    yt-dlp's info dict."""
     options = _options(
         config,
+        proxy,
         format=config.format,
         merge_output_format="mp4",
         outtmpl={"default": str(out_dir / "source.%(ext)s")},

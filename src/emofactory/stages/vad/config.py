@@ -5,6 +5,14 @@ from dataclasses import dataclass
 from emofactory.core.config import options_over
 from emofactory.core.errors import InvalidRequest
 
+ENGINES = ("webrtc", "silero")
+FRAMES_MS = (10, 20, 30)  # what WebRTC VAD takes
+# Lower bounds where a smaller value only exhausts resources: a 1 ms segment is no speech any model can
+# hear (sphinx crashed on it), and max_segment_s 1e-4 cut one video into 34,100 segments.
+SHORTEST_SEGMENT_S = 0.1
+SHORTEST_SPLIT_S = 1.0
+SHORTEST_STEP_S = 0.01
+
 
 @dataclass(frozen=True)
 class VadConfig:
@@ -43,9 +51,28 @@ class VadConfig:
 def checked_options(defaults: VadConfig, options) -> VadConfig:
     """The request's options over the defaults, with out-of-range values named by field."""
     config = options_over(defaults, options)
-    for name in ("min_segment_s", "min_silence_s", "speaker_window_s", "speaker_hop_s"):
-        if getattr(config, name) <= 0:
-            raise InvalidRequest(f"options.{name}", f"must be positive, not {getattr(config, name)}")
+
+    def refuse(name: str, rule: str) -> None:
+        raise InvalidRequest(f"options.{name}", f"must be {rule}, not {getattr(config, name)!r}")
+
+    if config.engine not in ENGINES:
+        refuse("engine", f"one of {', '.join(ENGINES)}")
+    if not 0 <= config.aggressiveness <= 3:
+        refuse("aggressiveness", "0 to 3")
+    if config.frame_ms not in FRAMES_MS:
+        refuse("frame_ms", "10, 20 or 30")
+    for name, low in (("min_segment_s", SHORTEST_SEGMENT_S), ("min_silence_s", config.frame_ms / 1000),
+                      ("speaker_window_s", SHORTEST_SEGMENT_S), ("speaker_hop_s", SHORTEST_STEP_S)):  # fmt: skip
+        if getattr(config, name) < low:
+            refuse(name, f"at least {low:g} s")
+    if config.max_segment_s and config.max_segment_s < max(SHORTEST_SPLIT_S, config.min_segment_s):
+        refuse("max_segment_s", f"0 (off) or at least {max(SHORTEST_SPLIT_S, config.min_segment_s):g} s")
     if config.max_segment_s < 0:
-        raise InvalidRequest("options.max_segment_s", "must be 0 (off) or positive")
+        refuse("max_segment_s", "0 (off) or positive")
+    if not -1 <= config.speaker_threshold <= 1:
+        refuse("speaker_threshold", "a cosine similarity in [-1, 1]")
+    if not 0 < config.silero_threshold < 1:
+        refuse("silero_threshold", "in (0, 1)")
+    if config.edge_trim_db < 0 or config.edge_trim_max_s < 0:
+        refuse("edge_trim_db" if config.edge_trim_db < 0 else "edge_trim_max_s", "0 or positive")
     return config
