@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TRITON_VENV ?= .venv-triton
 GEN := src/emofactory/v1
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
-APT_PACKAGES := ffmpeg espeak-ng
+APT_PACKAGES := ffmpeg espeak-ng openssl
 
 .PHONY: setup system venv triton-venv proto demo test lint bench stack triton eval clean
 

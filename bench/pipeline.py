@@ -23,12 +23,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-import grpc
-
 from bench.baseline import run_baseline
 from dev import sample
 from dev.assets import ASSETS
 from dev.webserver import serve_directory
+from emofactory.core.channels import open_channel
 from emofactory.core.jobs import SETTLED
 from emofactory.core.media import probe
 from emofactory.local import LocalStack
@@ -44,7 +43,7 @@ def run_job(stack: LocalStack, urls: list[str], asr: str) -> tuple[float, common
     request = ingest_pb2.SubmitJobRequest(
         sources=[common_pb2.Source(url=u) for u in urls], language="en-US", config=config
     )
-    with grpc.insecure_channel(stack.address("ingest")) as channel:
+    with open_channel(stack.address("ingest")) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         started = time.perf_counter()
         job_id = stub.SubmitJob(request, timeout=30).job_id

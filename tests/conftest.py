@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
 
@@ -15,6 +14,7 @@ from dev import sample
 from dev.assets import ASSETS, SER_WEIGHTS
 from dev.assets import present as assets_present
 from dev.webserver import serve_directory
+from emofactory.core.channels import open_channel
 from emofactory.core.config import StoreConfig, load_section
 from emofactory.core.store import ObjectStore
 from emofactory.local import LocalStack
@@ -109,7 +109,7 @@ def stack(tmp_path_factory, media_dir):
 
 @pytest.fixture(scope="module")
 def ingest(stack):
-    with grpc.insecure_channel(stack.address("ingest")) as channel:
+    with open_channel(stack.address("ingest")) as channel:
         yield ingest_pb2_grpc.IngestServiceStub(channel)
 
 

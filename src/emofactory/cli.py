@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from emofactory.core.channels import open_channel
 from emofactory.core.config import StoreConfig, check_settings, load_section
 from emofactory.core.errors import InvalidRequest
 from emofactory.core.jobs import SETTLED
@@ -127,7 +128,7 @@ def get_job(addresses, job_id: str, patience_s: float = 60.0) -> common_pb2.Job:
     deadline, pause = time.monotonic() + patience_s, 0.5
     while True:
         try:
-            with grpc.insecure_channel(addresses["ingest"]) as channel:
+            with open_channel(addresses["ingest"]) as channel:
                 stub = ingest_pb2_grpc.IngestServiceStub(channel)
                 return stub.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job
         except grpc.RpcError as exc:
@@ -195,7 +196,7 @@ def print_job(job: common_pb2.Job) -> None:
 
 
 def make_release(addresses, request: catalog_pb2.CreateReleaseRequest, out: Path) -> catalog_pb2.CreateReleaseResponse:
-    with grpc.insecure_channel(addresses["catalog"]) as channel:
+    with open_channel(addresses["catalog"]) as channel:
         release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateRelease(request, timeout=1800)
     store = ObjectStore(load_section(StoreConfig, "store"))
     prefix = f"releases/{release.release_id}/"
@@ -298,7 +299,7 @@ def run(sources, language, config_file, out, release_name, timeout_s) -> None:
     roots = tuple(sorted({str(Path(s.path).parent) for s in parsed if s.path}))
     request = ingest_pb2.SubmitJobRequest(sources=parsed, language=language, config=job_config(config_file))
     with connected(config_file, roots) as addresses:
-        with grpc.insecure_channel(addresses["ingest"]) as channel:
+        with open_channel(addresses["ingest"]) as channel:
             job_id = ingest_pb2_grpc.IngestServiceStub(channel).SubmitJob(request, timeout=30).job_id
         console.print(f"job {job_id} submitted ({len(parsed)} sources)")
         job = watch(addresses, job_id, timeout_s)

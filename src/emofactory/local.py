@@ -17,14 +17,17 @@ import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from emofactory.core.bus import connect
+from emofactory.core.channels import open_channel
+from emofactory.core.config import BusConfig, ClientConfig
 from emofactory.pipeline import NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CREDENTIALS = "s3-credentials.json"
+CREDENTIALS = "credentials.json"
+NATS_USER = "emofactory"
 REVIVE_PAUSE_S = 5.0  # a service is started again at most this often
 
 
@@ -63,13 +66,40 @@ def private_file(path: Path, text: str) -> Path:
 
 
 def credentials(data_dir: Path) -> dict[str, str]:
-    """The stack's S3 key pair: made at random once per data folder, then kept there, readable by its
-    owner alone (the stored objects outlive one run, so the key must too)."""
+    """The stack's secrets: the S3 key pair, the NATS user's password and the services' bearer token,
+    made at random once per data folder, then kept there, readable by its owner alone (the stored
+    objects outlive one run, so the keys must too)."""
     path = data_dir / CREDENTIALS
     if not path.exists():
-        made = {"access_key": f"emofactory-{secrets.token_hex(4)}", "secret_key": secrets.token_urlsafe(30)}
+        made = {
+            "access_key": f"emofactory-{secrets.token_hex(4)}",
+            "secret_key": secrets.token_urlsafe(30),
+            "nats_password": secrets.token_urlsafe(30),
+            "grpc_token": secrets.token_urlsafe(30),
+        }
         private_file(path, json.dumps(made))
     return json.loads(path.read_text())
+
+
+def tls_files(data_dir: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 and localhost (openssl, P-256, ten years), made once
+    per data folder; the keys readable by their owner alone."""
+    folder = data_dir / "tls"
+    files = {name: folder / name for name in ("ca.crt", "ca.key", "server.crt", "server.key")}
+    if all(p.exists() for p in files.values()):
+        return files
+    folder.mkdir(mode=0o700, exist_ok=True)
+    private_file(folder / "san.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=emofactory CA"],
+        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "server.crt", "-days", "3650", "-extfile", "san.cnf"],
+    ]  # fmt: skip
+    for step in steps:
+        subprocess.run(["openssl", *step], cwd=folder, check=True, capture_output=True, umask=0o077)
+    return files
 
 
 def _wait(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
@@ -98,8 +128,8 @@ def _http_ok(url: str) -> bool:
         return exc.code < 500
 
 
-def grpc_serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+def grpc_serving(address: str, client: ClientConfig | None = None) -> bool:
+    with open_channel(address, client or ClientConfig()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         return stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
 
@@ -167,6 +197,7 @@ class LocalStack(Started):
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
         self.keys: dict[str, str] = {}
+        self.tls: dict[str, Path] = {}
         self.started: dict[str, float] = {}
 
     # -- addresses and settings --------------------------------------------------------------
@@ -178,6 +209,15 @@ class LocalStack(Started):
     def s3_endpoint(self) -> str:
         return f"127.0.0.1:{self.ports['s3']}"
 
+    async def bus(self):
+        """A NATS connection to this stack, as its user."""
+        return await connect(
+            BusConfig(url=self.nats_url, user="emofactory", password=self.keys["nats_password"]), "stack"
+        )
+
+    def client_config(self) -> ClientConfig:
+        return ClientConfig(tls_ca=str(self.tls["ca.crt"]), auth_token=self.keys["grpc_token"])
+
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
 
@@ -188,6 +228,14 @@ class LocalStack(Started):
         """EMO_* settings that point a client or a service at this stack."""
         env = {
             "EMO_BUS__URL": self.nats_url,
+            "EMO_BUS__USER": NATS_USER,
+            "EMO_BUS__PASSWORD": self.keys["nats_password"],
+            # The services speak TLS with a bearer token; clients trust the stack's own CA.
+            "EMO_SERVER__TLS_CERT": str(self.tls["server.crt"]),
+            "EMO_SERVER__TLS_KEY": str(self.tls["server.key"]),
+            "EMO_SERVER__AUTH_TOKEN": self.keys["grpc_token"],
+            "EMO_CLIENT__TLS_CA": str(self.tls["ca.crt"]),
+            "EMO_CLIENT__AUTH_TOKEN": self.keys["grpc_token"],
             "EMO_STORE__ENDPOINT": self.s3_endpoint,
             "EMO_STORE__ACCESS_KEY": self.keys["access_key"],
             "EMO_STORE__SECRET_KEY": self.keys["secret_key"],
@@ -201,7 +249,7 @@ class LocalStack(Started):
     def start(self) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # credentials, logs, the database: the user's alone
-        self.keys = credentials(self.data_dir)
+        self.keys, self.tls = credentials(self.data_dir), tls_files(self.data_dir)
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.start_nats()
         self.start_s3()
@@ -222,10 +270,17 @@ class LocalStack(Started):
 
     def start_nats(self) -> None:
         self.ports["nats"], self.ports["nats_monitor"] = free_port(), free_port()
+        # The password in a file only the user reads, not on a command line that `ps` shows everyone.
+        password = json.dumps(self.keys["nats_password"])
+        conf = private_file(
+            self.data_dir / "nats.conf", f'authorization {{ user: "emofactory", password: {password} }}\n'
+        )
         proc = self._spawn(
             "nats",
             [
                 str(BIN / "nats-server"),
+                "-c",
+                str(conf),
                 "-a",
                 "127.0.0.1",
                 "-p",
@@ -287,12 +342,11 @@ class LocalStack(Started):
         return True
 
     def provision(self) -> None:
-        import nats
 
         from emofactory.provision import load_topology, provision
 
         async def run():
-            nc = await nats.connect(self.nats_url)
+            nc = await self.bus()
             try:
                 await provision(nc.jetstream(), load_topology(self.topology))
             finally:
@@ -314,7 +368,8 @@ class LocalStack(Started):
         self.started[name] = time.monotonic()
 
     def wait_service(self, name: str) -> None:
-        _wait(lambda: grpc_serving(self.address(name)), f"service {name}", timeout=60, proc=self.procs[name])
+        serving = lambda: grpc_serving(self.address(name), self.client_config())  # noqa: E731
+        _wait(serving, f"service {name}", timeout=60, proc=self.procs[name])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
@@ -328,7 +383,8 @@ class LocalStack(Started):
         env = {**self.service_env(name), "EMO_SERVER__GRPC_PORT": str(self.ports[replica])}
         env["EMO_SERVER__METRICS_PORT"] = str(self.ports[f"{replica}_metrics"])
         self._spawn(replica, [sys.executable, "-m", "emofactory.serve", name], env=env)
-        _wait(lambda: grpc_serving(self.address(replica)), f"service {replica}", timeout=60, proc=self.procs[replica])
+        serving = lambda: grpc_serving(self.address(replica), self.client_config())  # noqa: E731
+        _wait(serving, f"service {replica}", timeout=60, proc=self.procs[replica])
         return replica
 
     def revive(self) -> list[str]:

@@ -9,11 +9,11 @@ import argparse
 import asyncio
 from pathlib import Path
 
-import nats
 import yaml
 from nats.js import api
 from nats.js.errors import NotFoundError
 
+from emofactory.core.bus import connect
 from emofactory.core.config import BusConfig, load_section
 from emofactory.pipeline import STAGES
 
@@ -76,7 +76,7 @@ def consumer_config(name: str, subjects, spec: dict) -> api.ConsumerConfig:
 
 async def _main(path: str) -> None:
     bus = load_section(BusConfig, "bus")
-    nc = await nats.connect(bus.url, connect_timeout=5, max_reconnect_attempts=3)
+    nc = await connect(bus, "provision", reconnects=3)
     try:
         await provision(nc.jetstream(), load_topology(path))
     finally:

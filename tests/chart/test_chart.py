@@ -84,7 +84,7 @@ def env_names_are_settings(env: list[dict]) -> None:
 def test_rendered_containers_match_what_services_read(values):
     docs = render(values)
     topology = yaml.safe_load((CHART / "files" / "jetstream.yaml").read_text())
-    config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+    config_map = next(d for d in docs if d["kind"] == "ConfigMap" and "jetstream.yaml" in d["data"])
     assert yaml.safe_load(config_map["data"]["jetstream.yaml"]) == topology
     assert set(yaml.safe_load(config_map["data"]["config.yaml"]) or {}) <= set(SECTIONS)
     deployments = {
@@ -98,7 +98,8 @@ def test_rendered_containers_match_what_services_read(values):
         env_names_are_settings(container["env"])
         env = {e["name"]: e.get("value") for e in container["env"]}
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert int(env["EMO_SERVER__GRPC_PORT"]) == ports["grpc"] == container["readinessProbe"]["grpc"]["port"]
+        assert int(env["EMO_SERVER__GRPC_PORT"]) == ports["grpc"]
+        speaks_tls(values, pod, container)
         assert int(env["EMO_SERVER__METRICS_PORT"]) == ports["metrics"]
         assert env["EMO_SERVER__HOST"] == "0.0.0.0" and env["EMO_CONFIG"] == "/etc/emofactory/config.yaml"
         assert container["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
@@ -135,6 +136,39 @@ def triton_matches_the_repository(deployments: dict, services: dict, values: Pat
         assert "KIND_CPU" in config.read_text() and "KIND_GPU" in gpu_config.read_text()
         strip = lambda text: [line for line in text.splitlines() if "instance_group" not in line]  # noqa: E731
         assert strip(config.read_text()) == strip(gpu_config.read_text()), gpu_config
+
+
+def speaks_tls(values: Path, pod: dict, container: dict) -> None:
+    """Secrets reach a service from Secrets only; with TLS, its certificate from the mounted TLS Secret,
+    the client CA with mutual TLS, and probes by TCP (kubelet's gRPC probe speaks no TLS)."""
+    tls = (yaml.safe_load(values.read_text()) or {}).get("tls", {})
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert {"EMO_SERVER__AUTH_TOKEN", "EMO_BUS__USER", "EMO_BUS__PASSWORD", "EMO_STORE__SECRET_KEY"} <= set(refs)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    probe = container["readinessProbe"]
+    if not tls.get("existingSecret"):
+        assert probe["grpc"]["port"] == int(env["EMO_SERVER__GRPC_PORT"]) and "EMO_SERVER__TLS_CERT" not in env
+        return
+    assert probe["tcpSocket"]["port"] == "grpc"
+    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == tls["existingSecret"]]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert env["EMO_SERVER__TLS_CERT"] == f"{mount['mountPath']}/tls.crt"
+    assert env["EMO_SERVER__TLS_KEY"] == f"{mount['mountPath']}/tls.key"
+    assert env.get("EMO_SERVER__TLS_CLIENT_CA") == (f"{mount['mountPath']}/ca.crt" if tls.get("mutualTLS") else None)
+
+
+def test_the_bundled_nats_and_minio_take_clients_from_this_release_only():
+    docs = render(CHART / "ci" / "default-values.yaml")
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    for name, port in (("r-nats", "client"), ("r-minio", "s3")):
+        rule = next(r for r in policies[name]["ingress"] if {"port": port} in r["ports"])
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "r"}}}]
+    (nats,) = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "r-nats"]
+    (container,) = nats["spec"]["template"]["spec"]["containers"]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
+    assert secrets == {"NATS_USER": "r-auth", "NATS_PASSWORD": "r-auth"} and "--config" in container["args"]
+    (auth,) = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "r-auth"]
+    assert set(auth["data"]) == {"grpc-token", "nats-user", "nats-password"}
 
 
 def test_the_chart_names_the_pipelines_stages_and_settings():

@@ -11,12 +11,11 @@ import signal
 import time
 import wave
 
-import grpc
-import nats
 import pytest
 
 from dev import sample
 from emofactory.core.bus import publish
+from emofactory.core.channels import open_channel
 from emofactory.core.errors import PermanentError
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2, ingest_pb2
@@ -61,7 +60,7 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, sto
     job = wait_job(ingest, stack, job_id, timeout=180)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     video = job.videos[0]
-    with grpc.insecure_channel(stack.address("catalog")) as ch:
+    with open_channel(stack.address("catalog")) as ch:
         clips = (
             catalog_pb2_grpc.CatalogServiceStub(ch)
             .ListClips(catalog_pb2.ListClipsRequest(job_id=job_id, page_size=100), timeout=10)
@@ -101,7 +100,7 @@ def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job
     )
 
     async def publish_and_wait():
-        nc = await nats.connect(stack.nats_url)
+        nc = await stack.bus()
         js = nc.jetstream()
         sub = await js.subscribe(dead_letter_subject("vad"), ordered_consumer=True)
         await js.publish(AUDIO_EXTRACTED, poison.SerializeToString(), headers={"Nats-Msg-Id": f"poison-{job_id}"})
@@ -127,7 +126,7 @@ def test_an_event_larger_than_the_bus_takes_is_a_permanent_failure(stack):
     """Retrying cannot shrink it: it is dead-lettered at once instead of redelivered max_deliver times."""
 
     async def publish_too_much():
-        nc = await nats.connect(stack.nats_url)
+        nc = await stack.bus()
         try:
             big = events_pb2.AudioExtracted(envelope=events_pb2.Envelope(video_id="v" * (nc.max_payload + 1)))
             with pytest.raises(PermanentError, match="more than the bus takes"):
@@ -136,3 +135,43 @@ def test_an_event_larger_than_the_bus_takes_is_a_permanent_failure(stack):
             await nc.close()
 
     asyncio.run(publish_too_much())
+
+
+def test_a_stopped_worker_hands_its_message_back_within_the_grace_period(stack, ingest, long_sample):
+    """SIGTERM while vision decodes for longer than its grace period: the process is gone within it
+    (plus its own start-up of shutting down), the message is handed back at once, and a new worker
+    finishes the job with every clip once."""
+    video_path, truth = long_sample
+    stack.extra_env["EMO_SERVER__GRACE_S"] = "1"
+    try:
+        stack.kill("vision", signal.SIGKILL)
+        stack.restart("vision")
+    finally:
+        del stack.extra_env["EMO_SERVER__GRACE_S"]
+    request = ingest_pb2.SubmitJobRequest(
+        sources=[common_pb2.Source(path=str(video_path))],
+        language="en-US",
+        config=common_pb2.JobConfig(
+            vision=common_pb2.VisionOptions(fps=10, face_confidence=0.91),  # another config: vision works anew
+            labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=1),
+        ),
+    )
+    job_id = ingest.SubmitJob(request, timeout=10).job_id
+    deadline = time.monotonic() + 60
+    while stage_state(ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job, "vad") == 0:
+        assert time.monotonic() < deadline, "vad did not finish"
+        time.sleep(0.1)
+    time.sleep(1.0)  # vision has the segments and is decoding frames
+    assert stage_state(ingest.GetJob(ingest_pb2.GetJobRequest(job_id=job_id), timeout=10).job, "vision") == 0
+    started = time.monotonic()
+    stack.kill("vision", signal.SIGTERM)
+    assert time.monotonic() - started < 8, stack.log_tail("vision")
+    assert "handed back" in stack.log_tail("vision", 50)
+    stack.restart("vision")
+    job = wait_job(ingest, stack, job_id, timeout=180)
+    assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
+    with open_channel(stack.address("catalog")) as ch:
+        clips = catalog_pb2_grpc.CatalogServiceStub(ch).ListClips(
+            catalog_pb2.ListClipsRequest(job_id=job_id, page_size=100), timeout=10
+        )
+    assert len(clips.clips) == len({c.clip_id for c in clips.clips}) == len(truth)

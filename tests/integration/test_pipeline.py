@@ -13,7 +13,8 @@ import grpc
 import nats
 import pytest
 
-from emofactory.core.config import config_digest
+from emofactory.core.channels import open_channel
+from emofactory.core.config import ClientConfig, config_digest
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
 from emofactory.stages.labeler.config import LabelerConfig
 from emofactory.v1 import (
@@ -26,6 +27,7 @@ from emofactory.v1 import (
     common_pb2,
     events_pb2,
     ingest_pb2,
+    ingest_pb2_grpc,
     labeler_pb2,
     labeler_pb2_grpc,
     vad_pb2,
@@ -90,12 +92,12 @@ def test_stages_export_prometheus_metrics(stack, ingest, http_server, speech_sam
 
 def test_direct_grpc_calls(stack, store, speech_sample):
     video_ref = store.put_file("vdirect/ingest/source.mp4", speech_sample[0], "video/mp4")
-    with grpc.insecure_channel(stack.address("audio")) as ch:
+    with open_channel(stack.address("audio")) as ch:
         audio = audio_pb2_grpc.AudioServiceStub(ch).ExtractAudio(
             audio_pb2.ExtractAudioRequest(video=video_ref, video_id="vdirect"), timeout=30
         )
     assert audio.audio.key == "vdirect/audio/audio.wav" and audio.media.has_audio
-    with grpc.insecure_channel(stack.address("vad")) as ch:
+    with open_channel(stack.address("vad")) as ch:
         vad = vad_pb2_grpc.VadServiceStub(ch).DetectSegments(
             vad_pb2.DetectSegmentsRequest(
                 audio=audio.audio, video_id="vdirect", options=common_pb2.VadOptions(max_segment_s=1.5)
@@ -104,7 +106,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
         )
     assert len(vad.segments) >= 8 and all(s.end_s - s.start_s <= 1.5 + 1e-6 for s in vad.segments)
     assert 0 < vad.speech_s < vad.duration_s
-    with grpc.insecure_channel(stack.address("vision")) as ch:
+    with open_channel(stack.address("vision")) as ch:
         vision = vision_pb2_grpc.VisionServiceStub(ch).AnalyzeSegments(
             vision_pb2.AnalyzeSegmentsRequest(
                 video=video_ref,
@@ -117,7 +119,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     assert [v.segment_id for v in vision.segments] == [s.segment_id for s in vad.segments[:3]]
     assert all(v.face_frames == v.frames >= 4 and v.vote == common_pb2.EMOTION_HAPPINESS for v in vision.segments)
     assert vision.vision_doc.key.startswith("vdirect/vision/")
-    with grpc.insecure_channel(stack.address("asr")) as ch:
+    with open_channel(stack.address("asr")) as ch:
         asr = asr_pb2_grpc.AsrServiceStub(ch).Transcribe(
             asr_pb2.TranscribeRequest(
                 audio=audio.audio,
@@ -131,7 +133,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     assert [t.segment_id for t in asr.transcripts] == [s.segment_id for s in vad.segments[:2]]
     # sphinx gives no punctuation, so dialogue mode keeps nothing, and says why
     assert all(t.language == "en-GB" and not t.kept and t.drop_reason for t in asr.transcripts)
-    with grpc.insecure_channel(stack.address("asr")) as ch:
+    with open_channel(stack.address("asr")) as ch:
         whisper = asr_pb2_grpc.AsrServiceStub(ch).Transcribe(
             asr_pb2.TranscribeRequest(
                 audio=audio.audio,
@@ -147,7 +149,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     segment = vad.segments[0]
     assert t.engine == "whisper" and not t.failed and len(t.text.split()) >= 2, t
     assert t.words and all(segment.start_s - 0.05 <= w.start_s <= w.end_s <= segment.end_s + 0.05 for w in t.words)
-    with grpc.insecure_channel(stack.address("asr")) as ch:
+    with open_channel(stack.address("asr")) as ch:
         with pytest.raises(grpc.RpcError) as err:
             asr_pb2_grpc.AsrServiceStub(ch).Transcribe(
                 asr_pb2.TranscribeRequest(
@@ -161,7 +163,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
         labeler_pb2.SegmentEvidence(segment=s, face=happy, face_ratio=1.0, text=happy, audio=happy)
         for s in vad.segments[:2]
     ]
-    with grpc.insecure_channel(stack.address("labeler")) as ch:
+    with open_channel(stack.address("labeler")) as ch:
         labeled = labeler_pb2_grpc.LabelerServiceStub(ch).LabelSegments(
             labeler_pb2.LabelSegmentsRequest(
                 video_id="vdirect",
@@ -188,7 +190,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     before = store.list_keys(f"{video.video_id}/")
 
     async def redeliver() -> int:
-        nc = await nats.connect(stack.nats_url)
+        nc = await stack.bus()
         js = nc.jetstream()
         sub = await js.subscribe("emo.vad.segmented", ordered_consumer=True)
         event = events_pb2.AudioExtracted(
@@ -270,12 +272,12 @@ def test_malformed_requests_name_the_field(stack, ingest):
             ingest.SubmitJob(request, timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, err.value.details())
         assert err.value.details().startswith(field), (field, err.value.details())
-    with grpc.insecure_channel(stack.address("vad")) as ch:
+    with open_channel(stack.address("vad")) as ch:
         with pytest.raises(grpc.RpcError) as err:
             vad_pb2_grpc.VadServiceStub(ch).DetectSegments(vad_pb2.DetectSegmentsRequest(video_id="v1"), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "audio.key" in err.value.details()
     bad_segment = common_pb2.Segment(segment_id="s1", start_s=2.0, end_s=1.0)
-    with grpc.insecure_channel(stack.address("vision")) as ch:
+    with open_channel(stack.address("vision")) as ch:
         with pytest.raises(grpc.RpcError) as err:
             vision_pb2_grpc.VisionServiceStub(ch).AnalyzeSegments(
                 vision_pb2.AnalyzeSegmentsRequest(
@@ -284,7 +286,7 @@ def test_malformed_requests_name_the_field(stack, ingest):
                 timeout=10,
             )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("segments[0]")
-    with grpc.insecure_channel(stack.address("audio")) as ch:  # another bucket than the service's own
+    with open_channel(stack.address("audio")) as ch:  # another bucket than the service's own
         with pytest.raises(grpc.RpcError) as err:
             audio_pb2_grpc.AudioServiceStub(ch).ExtractAudio(
                 audio_pb2.ExtractAudioRequest(
@@ -326,7 +328,7 @@ def test_bad_inputs_fail_with_reasons_and_good_ones_complete(
 
 def test_poison_event_is_dead_lettered(stack, ingest):
     async def poison():
-        nc = await nats.connect(stack.nats_url)
+        nc = await stack.bus()
         js = nc.jetstream()
         sub = await js.subscribe(dead_letter_subject("audio"), ordered_consumer=True)
         await js.publish("emo.ingest.downloaded", b"\xff\x00 not a protobuf", headers={"Nats-Msg-Id": "poison-1"})
@@ -380,7 +382,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     video = job.videos[0]
     assert stage(video, "catalog").items == len(truth)
     # other tests run the same file: this job's clips are its own rows (clip ids carry the job)
-    with grpc.insecure_channel(stack.address("catalog")) as ch:
+    with open_channel(stack.address("catalog")) as ch:
         catalog = catalog_pb2_grpc.CatalogServiceStub(ch)
         mine = catalog_pb2.ListClipsRequest(video_id=video.video_id, job_id=job_id, page_size=3)
         first = catalog.ListClips(mine, timeout=10)
@@ -421,7 +423,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     before = store.list_keys(f"{video.video_id}/catalog/")
 
     async def redeliver():
-        nc = await nats.connect(stack.nats_url)
+        nc = await stack.bus()
         js = nc.jetstream()
         sub = await js.subscribe("emo.labeler.labeled", ordered_consumer=True)
         try:
@@ -436,9 +438,29 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
 
     asyncio.run(redeliver())
     time.sleep(3)
-    with grpc.insecure_channel(stack.address("catalog")) as ch:
+    with open_channel(stack.address("catalog")) as ch:
         again = catalog_pb2_grpc.CatalogServiceStub(ch).ListClips(
             catalog_pb2.ListClipsRequest(video_id=video.video_id, job_id=job_id), timeout=10
         )
     assert [c.clip_id for c in again.clips] == [c.clip_id for c in clips]  # no second clip
     assert store.list_keys(f"{video.video_id}/catalog/") == before
+
+
+def test_the_stack_admits_only_clients_with_its_credentials(stack):
+    """TLS and a bearer token on gRPC, a password on NATS: a client without them gets nothing."""
+    request = ingest_pb2.GetJobRequest(job_id="nosuchjob")
+    for client, code in (
+        (ClientConfig(tls_ca=stack.client_config().tls_ca), grpc.StatusCode.UNAUTHENTICATED),  # TLS, no token
+        (ClientConfig(auth_token=stack.client_config().auth_token), grpc.StatusCode.UNAVAILABLE),  # plaintext
+        (stack.client_config(), grpc.StatusCode.NOT_FOUND),  # through, to the answer
+    ):
+        with open_channel(stack.address("ingest"), client) as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                ingest_pb2_grpc.IngestServiceStub(channel).GetJob(request, timeout=10)
+        assert err.value.code() == code, (client, err.value)
+
+    async def anonymous():
+        with pytest.raises(nats.errors.Error):
+            await nats.connect(stack.nats_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+
+    asyncio.run(anonymous())

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import time
 
-import grpc
 import numpy as np
 import pytest
 from skimage import data
 
 from dev.assets import SER_WEIGHTS
 from dev.triton import TritonServer
+from emofactory.core.channels import open_channel
 from emofactory.core.config import ModelsConfig, StoreConfig, config_digest
 from emofactory.core.errors import PermanentError, TransientError
 from emofactory.core.media import probe, read_pcm
@@ -81,7 +81,7 @@ def test_the_pipeline_runs_on_triton_and_waits_for_it(triton, tmp_path, stack, h
     # bounds that), and one word of text moves the fused label; the labels must agree exactly here.
     sphinx = common_pb2.AsrOptions(engine="sphinx")
     with LocalStack(tmp_path / "stack", env=env, topology=stack.topology) as on_triton:
-        with grpc.insecure_channel(on_triton.address("ingest")) as channel:
+        with open_channel(on_triton.address("ingest"), on_triton.client_config()) as channel:
             ingest = ingest_pb2_grpc.IngestServiceStub(channel)
             job_id = submit(ingest, on_triton, source, asr=sphinx)
             deadline = time.monotonic() + 60
@@ -93,7 +93,7 @@ def test_the_pipeline_runs_on_triton_and_waits_for_it(triton, tmp_path, stack, h
             job = wait_job(ingest, on_triton, job_id, timeout=120)
         assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job) + on_triton.log_tail("vision")
         triton_labels = labels_of(on_triton, job.videos[0].video_id)
-    with grpc.insecure_channel(stack.address("ingest")) as channel:
+    with open_channel(stack.address("ingest")) as channel:
         ingest = ingest_pb2_grpc.IngestServiceStub(channel)
         reference = wait_job(ingest, stack, submit(ingest, stack, source, asr=sphinx))
     assert reference.videos[0].video_id == job.videos[0].video_id

@@ -43,6 +43,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.minio.existingSecret -}}{{ .Values.minio.existingSecret }}{{- else if .Values.minio.enabled -}}{{ .Release.Name }}-minio{{- else -}}{{ required "minio.existingSecret is required for an external S3 endpoint" "" }}{{- end -}}
 {{- end -}}
 
+{{- define "emofactory.authSecret" -}}
+{{- .Values.global.authSecret | default (printf "%s-auth" .Release.Name) -}}
+{{- end -}}
+
+{{/* A probe of the gRPC port: kubelet's gRPC health check, or TCP where the port speaks TLS. */}}
+{{- define "emofactory.probe" -}}
+{{- if .Values.tls.existingSecret -}}
+tcpSocket: {port: grpc}
+{{- else -}}
+grpc: {port: {{ .Values.grpcPort }}}
+{{- end -}}
+{{- end -}}
+
 {{/* The environment every emofactory container gets (names are EMO_<SECTION>__<FIELD>). */}}
 {{- define "emofactory.commonEnv" -}}
 - name: EMO_CONFIG
@@ -57,6 +70,22 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.minio.secure | quote }}
 - name: EMO_STORE__REGION
   value: {{ .Values.minio.region | quote }}
+- name: EMO_BUS__USER
+  valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: nats-user}}
+- name: EMO_BUS__PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: nats-password}}
+- name: EMO_SERVER__AUTH_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: grpc-token}}
+{{- if .Values.tls.existingSecret }}
+- name: EMO_SERVER__TLS_CERT
+  value: /etc/emofactory-tls/tls.crt
+- name: EMO_SERVER__TLS_KEY
+  value: /etc/emofactory-tls/tls.key
+{{- if .Values.tls.mutualTLS }}
+- name: EMO_SERVER__TLS_CLIENT_CA
+  value: /etc/emofactory-tls/ca.crt
+{{- end }}
+{{- end }}
 - name: EMO_STORE__ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ include "emofactory.s3Secret" . }}, key: access-key}}
 - name: EMO_STORE__SECRET_KEY

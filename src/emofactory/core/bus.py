@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, Message], Awaitable[None]]
 
 
-async def connect(config: BusConfig, name: str):
+async def connect(config: BusConfig, name: str, reconnects: int = -1):
+    """A NATS connection with the configured credentials; `reconnects` -1: forever (a worker)."""
+    credentials = {"user": config.user, "password": config.password} if config.user else {}
     return await nats.connect(
-        config.url, name=name, connect_timeout=5, max_reconnect_attempts=-1, reconnect_time_wait=1
-    )
+        config.url, name=name, connect_timeout=5, max_reconnect_attempts=reconnects, reconnect_time_wait=1,
+        **credentials,
+    )  # fmt: skip
 
 
 async def publish(js, subject: str, event: Message, msg_id: str) -> None:
@@ -92,6 +95,9 @@ class StageWorker:
             event = decode(msg.subject, msg.data, self.payloads)
             with metrics.track(self.stage):
                 await self.handle(msg.subject, event)
+        except asyncio.CancelledError:  # abandoned at shutdown: another worker takes it now, not after ack_wait
+            await msg.nak()
+            raise
         except PermanentError as exc:
             await self._give_up(msg, event, str(exc), attempt)
         except Exception as exc:  # anything else may pass: retry, up to max_deliver

@@ -29,6 +29,10 @@ MAX_ECHO = 200
 @dataclass(frozen=True)
 class BusConfig:
     url: str = "nats://127.0.0.1:4222"
+    # NATS user and password (the server's authorization); empty: none. From a Secret, never a file
+    # others can read.
+    user: str = ""
+    password: str = ""
     stream: str = "EMO"
     jobs_bucket: str = "emo_jobs"
     # Messages fetched per pull; each is acked on its own once its outputs are stored.
@@ -64,6 +68,26 @@ class ServerConfig:
     # Run the JetStream worker beside the gRPC server (off: gRPC only).
     worker: bool = True
     work_dir: str = ""
+    # TLS: the server's certificate and key (PEM files); both or neither. With tls_client_ca, clients
+    # must present a certificate that CA signed (mutual TLS).
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # Every RPC but the health check needs `authorization: Bearer <auth_token>`; empty: no token.
+    auth_token: str = ""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How the CLI and other clients reach the services: the CA that signed their certificates (set:
+    TLS), a client certificate for mutual TLS, the bearer token, and the name the certificates carry
+    where the address is an IP."""
+
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    auth_token: str = ""
+    tls_server_name: str = ""
 
 
 def _coerce(value: Any, hint: Any) -> Any:
@@ -242,4 +266,10 @@ class ModelsConfig:
 
 
 # The sections every process reads beside its stage's own (pipeline.SETTINGS adds the stages').
-CORE_SECTIONS = {"bus": BusConfig, "store": StoreConfig, "server": ServerConfig, "models": ModelsConfig}
+CORE_SECTIONS = {
+    "bus": BusConfig,
+    "store": StoreConfig,
+    "server": ServerConfig,
+    "client": ClientConfig,
+    "models": ModelsConfig,
+}

@@ -2,7 +2,8 @@
 beside it, the stage's JetStream worker; Prometheus metrics; graceful stop on SIGTERM/SIGINT.
 
 Resources close in reverse order through an AsyncExitStack: health goes NOT_SERVING, the worker
-finishes its message and hands back the rest, the gRPC server drains, NATS drains."""
+finishes its message within server.grace_s (else hands it back to NATS and the process exits without
+waiting for it) and hands back the rest, the gRPC server drains, NATS drains."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +24,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from emofactory.core import bus
+from emofactory.core.channels import TokenCheck, server_credentials
 from emofactory.core.config import BusConfig, ServerConfig, StoreConfig, load_section
 from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, TransientError
 from emofactory.core.jobs import JobStore
@@ -30,6 +33,7 @@ from emofactory.core.metrics import serve_metrics
 from emofactory.core.store import ObjectStore
 
 log = logging.getLogger(__name__)
+ABANDONED = 1  # serve's result where the worker abandoned a message at shutdown
 
 
 @dataclass
@@ -77,7 +81,7 @@ def grpc_errors(method):
     return wrapper
 
 
-async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
+async def serve(name: str, attach: Attach, stages: Sequence[str]) -> int:
     """`stages`: the pipeline's stage names, in order (job status counts a video done through them)."""
     server_cfg = load_section(ServerConfig, "server")
     bus_cfg = load_section(BusConfig, "bus")
@@ -92,17 +96,21 @@ async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
         stack.push_async_callback(nc.drain)
         js = nc.jetstream()
         await asyncio.to_thread(store.ensure_bucket)
-        work_dir = server_cfg.work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix=f"emo-{name}-"))
+        # ignore_cleanup_errors: the thread of a message abandoned at shutdown may still write there
+        work_dir = server_cfg.work_dir or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix=f"emo-{name}-", ignore_cleanup_errors=True)
+        )
         rt = Runtime(
             name, server_cfg, bus_cfg, store, nc, js, await JobStore.open(js, bus_cfg.jobs_bucket, stages), work_dir
         )
 
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=[TokenCheck(server_cfg.auth_token)] if server_cfg.auth_token else [])
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         names, handler, payloads = attach(server, rt)
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
-        port = server.add_insecure_port(f"{server_cfg.host}:{server_cfg.grpc_port}")
+        where, credentials = f"{server_cfg.host}:{server_cfg.grpc_port}", server_credentials(server_cfg)
+        port = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
         await server.start()
         stack.push_async_callback(server.stop, server_cfg.grace_s)
         serve_metrics(server_cfg.metrics_port, server_cfg.host)
@@ -114,15 +122,39 @@ async def serve(name: str, attach: Attach, stages: Sequence[str]) -> None:
             worker_task.add_done_callback(lambda _t: stop.set())  # a dead worker stops the process
         for service in ("", *names):
             await health.set(service, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", extra={"port": port, "services": names, "worker": worker_task is not None})
+        secured = {"tls": credentials is not None, "mutual_tls": bool(server_cfg.tls_client_ca)}
+        log.info("serving", extra={"port": port, "services": names, "worker": worker_task is not None, **secured})
 
         await stop.wait()
         log.info("stopping")
         await health.enter_graceful_shutdown()
-        if worker_task:
-            await worker_task  # re-raises a worker crash so the process exits non-zero
+        if worker_task and not await finished_within(worker_task, server_cfg.grace_s):
+            return ABANDONED
+    return 0
+
+
+async def finished_within(worker: asyncio.Task, grace_s: float) -> bool:
+    """The worker ends its current message within the grace period, or abandons it (handed back to
+    NATS at once); False where it abandoned one. A worker crash is re-raised: the process exits
+    non-zero."""
+    try:
+        await asyncio.wait_for(asyncio.shield(worker), grace_s)
+        return True
+    except TimeoutError:
+        log.warning("the current message outlasted the grace period: handed back", extra={"grace_s": grace_s})
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        return False
 
 
 def main(name: str, attach: Attach, stages: Sequence[str]) -> None:
     setup_logging(name)
-    asyncio.run(serve(name, attach, stages))
+    loop = asyncio.new_event_loop()
+    if loop.run_until_complete(serve(name, attach, stages)) == ABANDONED:
+        # The abandoned message's thread may still be decoding: exit without waiting for it (asyncio
+        # and Python would both join it); the message is already back in NATS.
+        logging.shutdown()
+        os._exit(0)
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
