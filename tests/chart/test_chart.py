@@ -113,6 +113,7 @@ def test_rendered_containers_match_what_services_read(values):
     job = next(d for d in docs if d["kind"] == "Job")
     (provision,) = job["spec"]["template"]["spec"]["containers"]
     env_names_are_settings(provision["env"])
+    assert {e["name"] for e in provision["env"] if "valueFrom" in e} == {"EMO_BUS__USER", "EMO_BUS__PASSWORD"}
     assert provision["args"] == ["emofactory.provision", "/etc/emofactory/jetstream.yaml"]
     if "triton" in deployments:
         triton_matches_the_repository(deployments, services, values)

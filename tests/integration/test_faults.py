@@ -82,6 +82,7 @@ def odd_rate_wav() -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.hostile
 def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job(
     stack,
     ingest,
@@ -122,6 +123,7 @@ def test_poison_event_is_dead_lettered_after_max_deliveries_and_shown_on_the_job
     assert summary.failed == 1 and json.loads(json.dumps(letter.stage)) == "vad"
 
 
+@pytest.mark.hostile
 def test_an_event_larger_than_the_bus_takes_is_a_permanent_failure(stack):
     """Retrying cannot shrink it: it is dead-lettered at once instead of redelivered max_deliver times."""
 

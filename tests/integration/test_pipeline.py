@@ -184,6 +184,7 @@ def test_direct_grpc_calls(stack, store, speech_sample):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("options.strategy")
 
 
+@pytest.mark.hostile
 def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http_server, speech_sample):
     job_id = submit(ingest, stack, common_pb2.Source(url=f"{http_server}/{speech_sample[0].name}"))
     video = wait_job(ingest, stack, job_id).videos[0]
@@ -224,6 +225,7 @@ def test_an_event_delivered_twice_makes_no_duplicates(stack, ingest, store, http
     assert len(job.videos) == 1 and len(job.videos[0].stages) == 7
 
 
+@pytest.mark.hostile
 def test_malformed_requests_name_the_field(stack, ingest):
     cases = [
         (ingest_pb2.SubmitJobRequest(), "sources"),
@@ -233,6 +235,14 @@ def test_malformed_requests_name_the_field(stack, ingest):
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source()]), "sources[0]"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(path="/etc/passwd")]), "sources[0].path"),
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://x")]), "s3_uri"),
+        (ingest_pb2.SubmitJobRequest(language="x" * 1_500_000, sources=[common_pb2.Source(path="/a")]), "language"),
+        (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(path="/tmp/a\0.mp4")]), "sources[0].path"),
+        (
+            ingest_pb2.SubmitJobRequest(
+                sources=[common_pb2.Source(search=common_pb2.SearchQuery(keywords=["talk"], target=7))]
+            ),
+            "sources[0].search.target",
+        ),
         # another bucket than the stack's own, which the operator did not list in store.read_buckets
         (ingest_pb2.SubmitJobRequest(sources=[common_pb2.Source(s3_uri="s3://other/a.mp4")]), "sources[0].s3_uri"),
         (ingest_pb2.SubmitJobRequest(job_id="../x", sources=[common_pb2.Source(s3_uri="s3://bkt/a.mp4")]), "job_id"),
@@ -295,6 +305,13 @@ def test_malformed_requests_name_the_field(stack, ingest):
                 timeout=10,
             )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'other' is not readable" in err.value.details()
+    with open_channel(stack.address("audio")) as ch:  # one video's media into another's keys
+        with pytest.raises(grpc.RpcError) as err:
+            audio_pb2_grpc.AudioServiceStub(ch).ExtractAudio(
+                audio_pb2.ExtractAudioRequest(video=common_pb2.ObjectRef(key="v1/ingest/source.mp4"), video_id="v2"),
+                timeout=10,
+            )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("video.key")
     with pytest.raises(grpc.RpcError) as err:
         ingest.GetJob(ingest_pb2.GetJobRequest(job_id="nosuchjob"), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -446,6 +463,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
     assert store.list_keys(f"{video.video_id}/catalog/") == before
 
 
+@pytest.mark.hostile
 def test_the_stack_admits_only_clients_with_its_credentials(stack):
     """TLS and a bearer token on gRPC, a password on NATS: a client without them gets nothing."""
     request = ingest_pb2.GetJobRequest(job_id="nosuchjob")

@@ -62,6 +62,7 @@ def test_the_same_file_again_writes_the_same_objects(local_job):
     assert again.job.state == common_pb2.JOB_STATE_SUCCEEDED and again.store.list_keys("") == keys
 
 
+@pytest.mark.hostile
 def test_a_second_job_over_the_same_file_leaves_the_first_ones_clips_alone(local_job, speech_sample):
     run, _, defaults = local_job
     run("keeps")

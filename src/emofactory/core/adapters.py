@@ -6,6 +6,8 @@
   after this returned.
 - `register_rpc(server, stage)`: the gRPC side. The stage's typed method (`stage.rpc`, e.g.
   VadService/DetectSegments) validates the request, applies its options and calls `stage.run`.
+  A request reads only objects of the video it names (`own_video`), so no caller can feed one
+  video's media into another video's keys.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import grpc
 
 from emofactory.core.bus import Handler, publish
+from emofactory.core.errors import InvalidRequest
 from emofactory.core.events import context_of, message_id, video_id_of
 from emofactory.core.service import Runtime, abort_on_error
 from emofactory.core.stage import Output, Stage
+from emofactory.v1 import common_pb2
 
 
 def event_name(subject: str) -> str:
@@ -63,6 +67,15 @@ def event_handler(stage: Stage, rt: Runtime) -> Handler:
     return handle
 
 
+def own_video(request) -> None:
+    """Each object a request refers to lies under the prefix of the video it names: a stage writes
+    under that prefix, so a caller that could name another video's inputs could overwrite its outputs."""
+    video_id = getattr(request, "video_id", "")
+    for field, value in request.ListFields():
+        if isinstance(value, common_pb2.ObjectRef) and not value.key.startswith(f"{video_id}/"):
+            raise InvalidRequest(f"{field.name}.key", f"must lie under the request's video, {video_id[:40]}/")
+
+
 def register_rpc(server: grpc.aio.Server, stage: Stage) -> list[str]:
     """Serves the stage's typed method; returns the full service name (for health and reflection)."""
     rpc = stage.rpc
@@ -73,6 +86,7 @@ def register_rpc(server: grpc.aio.Server, stage: Stage) -> list[str]:
     async def call(request, context):
         async with abort_on_error(context):
             stage.validate(request)
+            own_video(request)
             return await stage.run(request, type(stage).check(stage.defaults, stage.request_options(request)))
 
     handler = grpc.unary_unary_rpc_method_handler(

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 
 from emofactory.core.config import StoreConfig, load_section
-from emofactory.core.errors import PermanentError
+from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import read_pcm
 from emofactory.core.store import FileStore, ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, copy_keyframes, cut_clip, preroll_s, stream_copyable
 from emofactory.stages.catalog.config import CatalogConfig
-from emofactory.stages.catalog.publish import create_release
+from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
 from emofactory.stages.catalog.records import clip_rows
 from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
@@ -305,6 +305,7 @@ def test_catalog_suite(database_url, stack, tmp_path):
     assert (root / "report" / "report.html").exists() and (root / "report" / "classes.png").stat().st_size > 1000
 
 
+@pytest.mark.hostile
 def test_each_job_keeps_its_own_decisions_and_a_release_holds_each_segment_once(tmp_path):
     url, store = f"sqlite:///{tmp_path / 'jobs.db'}", FileStore(tmp_path / "store")
     labels = ["anger", "happiness", "sadness", "fear"]
@@ -322,3 +323,28 @@ def test_each_job_keeps_its_own_decisions_and_a_release_holds_each_segment_once(
     both = create_release(store, config, catalog_pb2.CreateReleaseRequest(name="all"), tmp_path / "all")
     segments = [r["clip_id"].rsplit("_", 1)[1] for r in both.records]
     assert len(segments) == len(set(segments)) == 4  # the latest job's clip of each segment, never both
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    "request_, field",
+    [
+        (catalog_pb2.CreateReleaseRequest(name="r", split_ratios=[math.nan, 0.5, 0.5]), "split_ratios"),
+        (catalog_pb2.CreateReleaseRequest(name="r", split_ratios=[1.5, -0.25, -0.25]), "split_ratios"),
+        (catalog_pb2.CreateReleaseRequest(name="r", neutral_ratio=math.nan), "neutral_ratio"),
+        (catalog_pb2.CreateReleaseRequest(name="r", neutral_ratio=-1), "neutral_ratio"),
+        (catalog_pb2.CreateReleaseRequest(name="r", max_per_class=-1), "max_per_class"),
+        (catalog_pb2.CreateReleaseRequest(name="r\0"), "name"),
+        (catalog_pb2.CreateReleaseRequest(name="r", filter=catalog_pb2.ListClipsRequest(labels=[99])), "filter.labels"),
+        (catalog_pb2.CreateReleaseRequest(name="r", filter=catalog_pb2.ListClipsRequest(min_confidence=math.nan)),
+         "filter.min_confidence"),
+        (catalog_pb2.CreateReleaseRequest(name="r", filter=catalog_pb2.ListClipsRequest(language="e" * 10_000)),
+         "filter.language"),
+        (catalog_pb2.CreateReleaseRequest(name="r", filter=catalog_pb2.ListClipsRequest(page_size=-1)),
+         "filter.page_size"),
+    ],
+)  # fmt: skip
+def test_release_parameters_that_would_silently_change_the_dataset_are_refused(request_, field):
+    with pytest.raises(InvalidRequest) as err:
+        release_params(request_, CatalogConfig())
+    assert err.value.field == field and len(str(err.value)) < 300

@@ -13,6 +13,8 @@ from emofactory.core.channels import TokenCheck, open_channel, server_credential
 from emofactory.core.config import ClientConfig, ServerConfig
 from emofactory.local import tls_files
 
+pytestmark = pytest.mark.hostile
+
 TOKEN = "s3cr3t-token"
 
 

@@ -26,6 +26,7 @@ def test_yaml_file_then_env(tmp_path):
     assert (config.min_silence_s, config.aggressiveness) == (0.5, 2)
 
 
+@pytest.mark.hostile
 def test_unknown_or_bad_settings_are_named():
     with pytest.raises(ValueError, match="unknown setting 'agressiveness'"):
         load_section(VadConfig, "vad", {"EMO_VAD__AGRESSIVENESS": "3"})
@@ -51,6 +52,7 @@ def test_a_settings_file_with_an_unknown_section_or_setting_stops_with_its_name(
         check_settings(SETTINGS, {"EMO_CONFIG": str(path)})
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_numbers_are_refused_where_they_enter(value):
     from emofactory.core.config import options_over
@@ -62,6 +64,7 @@ def test_non_finite_numbers_are_refused_where_they_enter(value):
         load_section(VadConfig, "vad", {"EMO_VAD__MIN_SILENCE_S": str(value)})
 
 
+@pytest.mark.hostile
 def test_texts_are_bounded_and_errors_do_not_echo_them():
     from emofactory.core.config import MAX_ECHO, ModelsConfig
 

@@ -11,12 +11,14 @@ def test_keys_are_deterministic_and_prefixed():
     assert object_key("v0123", "audio", "audio.wav") == "v0123/audio/audio.wav"
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("video_id", ["..", "../etc", "a/b", "", ".hidden", "x" * 200, "v1\n"])
 def test_ids_cannot_escape_their_prefix(video_id):
     with pytest.raises(InvalidRequest, match="video_id"):
         object_key(video_id, "audio", "audio.wav")
 
 
+@pytest.mark.hostile
 def test_stored_keys_are_checked_component_by_component():
     assert check_key("v1/vad/segments-abc.json")
     with pytest.raises(InvalidRequest):
@@ -29,6 +31,7 @@ def test_s3_uris():
         parse_s3_uri("http://my-bucket/a.mp4")
 
 
+@pytest.mark.hostile
 def test_a_store_reads_only_its_own_bucket_and_those_the_operator_lists(tmp_path):
     own = FileStore(tmp_path, "emofactory")
     own.put_bytes("v1/ingest/info.json", b"{}", "application/json")
@@ -41,11 +44,13 @@ def test_a_store_reads_only_its_own_bucket_and_those_the_operator_lists(tmp_path
     assert listed.get_bytes(common_pb2.ObjectRef(bucket="other", key="a/b.mp4")) == b"theirs"
 
 
+@pytest.mark.hostile
 def test_there_is_no_built_in_key_pair():
     with pytest.raises(ValueError, match="store.access_key and store.secret_key are not set"):
         ObjectStore(StoreConfig())
 
 
+@pytest.mark.hostile
 def test_the_local_stack_keeps_its_own_random_key_pair_readable_by_its_owner_alone(tmp_path):
     first = credentials(tmp_path)
     assert first == credentials(tmp_path)  # the same pair for the same data folder, every start

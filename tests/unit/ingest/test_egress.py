@@ -19,6 +19,8 @@ from emofactory.stages.ingest.egress import EgressProxy, Policy
 from emofactory.stages.ingest.stage import fetch
 from emofactory.v1 import common_pb2
 
+pytestmark = pytest.mark.hostile
+
 SECRET = b"INTERNAL-SECRET-BODY"
 ALLOWED = IngestConfig(allow_hosts=("127.0.0.1",), socket_timeout_s=5)
 

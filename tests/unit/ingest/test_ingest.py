@@ -7,6 +7,8 @@ from emofactory.stages.ingest.stage import egress
 from emofactory.v1 import common_pb2
 
 
+@pytest.mark.hostile
+@pytest.mark.hostile
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.mp4", "not a url", "http:///a.mp4"])
 def test_refuses_non_http_urls(url):
     with pytest.raises(InvalidRequest, match="url"):
@@ -38,6 +40,7 @@ def test_filters_say_why():
     assert sources.filter_reason(3000, "ar-EG", config) == ""
 
 
+@pytest.mark.hostile
 def test_local_paths_only_under_allowed_roots(speech_sample, tmp_path):
     video = speech_sample[0]
     assert sources.check_local_path(str(video), (str(video.parent),)) == video.resolve()

@@ -192,6 +192,7 @@ def test_neutral_share_keeps_the_most_confident_neutrals():
     assert labels[10].label.reason_codes[-1] == "neutral_share"
 
 
+@pytest.mark.hostile
 def test_options_are_checked_by_field():
     with pytest.raises(InvalidRequest, match="options.strategy"):
         checked_options(LabelerConfig(), common_pb2.LabelerOptions(strategy="average"))

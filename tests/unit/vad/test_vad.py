@@ -104,6 +104,7 @@ def test_segment_ids_are_deterministic(sample_pcm):
     assert first[0].segment_id.startswith("vabc-")
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "field, value",
     [("engine", "nope"), ("frame_ms", 25), ("aggressiveness", 4), ("min_segment_s", 1e-3), ("min_silence_s", 0.001),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,14 @@ from emofactory.core.store import ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.exports import FORMATS, write_exports
-from emofactory.stages.catalog.queries import clip_query
+from emofactory.stages.catalog.queries import check_filter, clip_query
 from emofactory.stages.catalog.records import source_fields
 from emofactory.stages.catalog.releases import SPLITS, Candidate, balance, split_release
 from emofactory.stages.catalog.report import write_report
 from emofactory.v1 import catalog_pb2
+
+MAX_NEUTRAL_RATIO = 10.0  # neutral clips per non-neutral one, at most (0: no cap)
+MAX_GROUPS = 100_000
 
 
 @dataclass
@@ -34,16 +38,23 @@ class Release:
 
 
 def release_params(request: catalog_pb2.CreateReleaseRequest, config: CatalogConfig) -> dict:
+    check_filter(request.filter, "filter")
     ratios = list(request.split_ratios) or list(config.split_ratios)
-    if len(ratios) != 3 or abs(sum(ratios) - 1) > 1e-3 or min(ratios) < 0:
-        raise InvalidRequest("split_ratios", f"three non-negative ratios summing to 1, not {ratios}")
+    if len(ratios) != 3 or not all(math.isfinite(r) and r >= 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-3:
+        raise InvalidRequest("split_ratios", f"three non-negative ratios summing to 1, not {ratios[:4]}")
     formats = list(request.formats) or list(FORMATS)
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise InvalidRequest("formats", f"unknown {sorted(unknown)}; known: {', '.join(FORMATS)}")
-    if not request.name.strip():
-        raise InvalidRequest("name", "required")
+    if not request.name.strip() or len(request.name) > 255 or "\0" in request.name:
+        raise InvalidRequest("name", "required, at most 255 characters, no NUL")
     neutral = request.neutral_ratio if request.HasField("neutral_ratio") else config.neutral_ratio
+    if not (math.isfinite(neutral) and 0 <= neutral <= MAX_NEUTRAL_RATIO):
+        raise InvalidRequest("neutral_ratio", f"must be 0 (no cap) to {MAX_NEUTRAL_RATIO}, not {neutral}")
+    if request.max_per_class < 0:
+        raise InvalidRequest("max_per_class", f"must be 0 (no cap) or positive, not {request.max_per_class}")
+    if len(request.groups) > MAX_GROUPS or any(len(k) > 160 or len(v) > 255 for k, v in request.groups.items()):
+        raise InvalidRequest("groups", f"at most {MAX_GROUPS} video ids (160 characters) to groups (255)")
     return {
         "name": request.name,
         "filter": MessageToDict(request.filter, preserving_proto_field_name=True),

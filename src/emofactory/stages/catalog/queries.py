@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from sqlalchemy import select
@@ -12,10 +13,30 @@ from emofactory.stages.catalog import db
 from emofactory.v1 import catalog_pb2, common_pb2
 
 MAX_PAGE = 1000
+MAX_ID = 160  # ids, tokens and language tags: longer ones match nothing, so they are refused
+
+
+def check_filter(request: catalog_pb2.ListClipsRequest, field: str = "") -> None:
+    """Each filter field where it enters: known emotions, a confidence in [0, 1], short texts without
+    NUL, a page size in range."""
+    at = f"{field}." if field else ""
+    known = set(common_pb2.Emotion.values()) - {common_pb2.EMOTION_UNSPECIFIED}
+    unknown = [e for e in request.labels if e not in known]
+    if unknown:
+        raise InvalidRequest(f"{at}labels", f"unknown emotion values {unknown[:5]}")
+    if not (math.isfinite(request.min_confidence) and 0 <= request.min_confidence <= 1):
+        raise InvalidRequest(f"{at}min_confidence", f"must be in [0, 1], not {request.min_confidence}")
+    for name in ("language", "video_id", "split", "page_token", "release", "job_id"):
+        value = getattr(request, name)
+        if len(value) > MAX_ID or "\0" in value:
+            raise InvalidRequest(f"{at}{name}", f"at most {MAX_ID} characters, no NUL ({value[:40]!r}...)")
+    if not 0 <= request.page_size <= MAX_PAGE:
+        raise InvalidRequest(f"{at}page_size", f"must be 0 (100) to {MAX_PAGE}, not {request.page_size}")
 
 
 def clip_query(request: catalog_pb2.ListClipsRequest):
     """SELECT (Clip, Video, split) rows matching the request's filters, in clip_id order."""
+    check_filter(request)
     split_column = db.ReleaseClip.split if request.release else None
     query = select(db.Clip, db.Video, split_column).join(db.Video, db.Video.video_id == db.Clip.video_id)
     if request.release:
@@ -29,8 +50,6 @@ def clip_query(request: catalog_pb2.ListClipsRequest):
     if not request.include_rejected:
         query = query.where(db.Clip.kept.is_(True))
     if request.labels:
-        if common_pb2.EMOTION_UNSPECIFIED in request.labels:
-            raise InvalidRequest("labels", "EMOTION_UNSPECIFIED is not a label")
         query = query.where(db.Clip.label.in_([emotion_name(e) for e in request.labels]))
     if request.min_confidence:
         query = query.where(db.Clip.confidence >= request.min_confidence)
@@ -46,9 +65,7 @@ def clip_query(request: catalog_pb2.ListClipsRequest):
 def list_page(session, request: catalog_pb2.ListClipsRequest) -> tuple[list[tuple], str]:
     """One page of (Clip, Video, split) and the token of the next page ("" at the end).
     The token is the last clip id: pages stay right while clips are added."""
-    if request.page_size < 0:
-        raise InvalidRequest("page_size", "must not be negative")
-    size = min(request.page_size or 100, MAX_PAGE)
+    size = request.page_size or 100
     query = clip_query(request)
     if request.page_token:
         query = query.where(db.Clip.clip_id > request.page_token)

@@ -15,7 +15,7 @@ from emofactory.core.store import key_part
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.publish import create_release, upload_release
-from emofactory.stages.catalog.queries import list_page, stats
+from emofactory.stages.catalog.queries import MAX_ID, list_page, stats
 from emofactory.stages.catalog.records import to_message
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -54,6 +54,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @grpc_errors
     async def GetStats(self, request, context):
+        if len(request.language) > MAX_ID or "\0" in request.language:
+            raise InvalidRequest("language", f"at most {MAX_ID} characters, no NUL")
         if request.release:
             key_part(request.release, "release")
 

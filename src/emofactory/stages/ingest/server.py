@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 from emofactory.core.bus import publish
@@ -26,15 +27,28 @@ def option_checks() -> dict:
     return {s.name: (s.check, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
 
 
+# A BCP-47 tag as ASR engines take it: a language, then up to three subtags (ar-EG, zh-Hant-TW).
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+MAX_SOURCES = 256
+MAX_SOURCE_TEXT = 4096
+
+
 def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig, store) -> None:
     """Fails fast, naming the field, on what the worker would refuse anyway."""
-    if not request.sources:
-        raise InvalidRequest("sources", "at least one source is required")
+    if request.language and not LANGUAGE.fullmatch(request.language):
+        raise InvalidRequest("language", f"a BCP-47 tag such as en-US or ar-EG, not {request.language[:40]!r}")
+    if not 1 <= len(request.sources) <= MAX_SOURCES:
+        raise InvalidRequest("sources", f"1 to {MAX_SOURCES} sources, not {len(request.sources)}")
     for i, source in enumerate(request.sources):
         field = f"sources[{i}]"
         kind = source.WhichOneof("kind")
         if kind is None:
             raise InvalidRequest(field, "names no url, search, path or s3_uri")
+        text = "\n".join(source.search.keywords) if kind == "search" else getattr(source, kind)
+        if len(text) > MAX_SOURCE_TEXT or "\0" in text:
+            raise InvalidRequest(f"{field}.{kind}", f"at most {MAX_SOURCE_TEXT} characters, no NUL")
+        if kind == "search" and source.search.target not in common_pb2.SearchTarget.values():
+            raise InvalidRequest(f"{field}.search.target", f"unknown target {source.search.target}")
         if kind == "url":
             sources.check_url(source.url, config.allow_hosts, f"{field}.url")
         elif kind == "search":
