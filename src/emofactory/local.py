@@ -128,10 +128,13 @@ def _http_ok(url: str) -> bool:
         return exc.code < 500
 
 
-def grpc_serving(address: str, client: ClientConfig | None = None) -> bool:
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+def grpc_health(address: str, client: ClientConfig | None = None) -> int:
+    """The service's health status (SERVING, NOT_SERVING while it waits for its bus and topology)."""
     with open_channel(address, client or ClientConfig()) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        return stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING
+        return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1).status
 
 
 def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
@@ -189,9 +192,13 @@ class LocalStack(Started):
         services=NAMES,
         env: dict[str, str] | None = None,
         topology: Path | str = ROOT / "deploy" / "jetstream.yaml",
+        provisioned: bool = True,
     ):
+        """`provisioned` False: the topology is not applied, and services are only waited for until they
+        answer (NOT_SERVING: waiting for it)."""
         self.data_dir = Path(data_dir).resolve()
         self.topology = Path(topology)
+        self.provisioned = provisioned
         self.services = tuple(services)
         self.extra_env = dict(env or {})
         self.procs: dict[str, subprocess.Popen] = {}
@@ -253,13 +260,14 @@ class LocalStack(Started):
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.start_nats()
         self.start_s3()
-        self.provision()
+        if self.provisioned:
+            self.provision()
         for name in self.services:
             self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
         for name in self.services:
             self.start_service(name)
         for name in self.services:
-            self.wait_service(name)
+            self.wait_service(name, SERVING if self.provisioned else None)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.data_dir / "logs" / f"{name}.log", "ab")
@@ -367,9 +375,14 @@ class LocalStack(Started):
         self._spawn(name, [sys.executable, "-m", "emofactory.serve", name], env=self.service_env(name))
         self.started[name] = time.monotonic()
 
-    def wait_service(self, name: str) -> None:
-        serving = lambda: grpc_serving(self.address(name), self.client_config())  # noqa: E731
-        _wait(serving, f"service {name}", timeout=60, proc=self.procs[name])
+    def wait_service(self, name: str, status: int | None = SERVING) -> None:
+        """Until the service's health says `status` (None: anything, once it answers)."""
+
+        def ready() -> bool:
+            answer = grpc_health(self.address(name), self.client_config())  # raises until it answers
+            return status is None or answer == status
+
+        _wait(ready, f"service {name}", timeout=60, proc=self.procs[name])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
@@ -383,8 +396,7 @@ class LocalStack(Started):
         env = {**self.service_env(name), "EMO_SERVER__GRPC_PORT": str(self.ports[replica])}
         env["EMO_SERVER__METRICS_PORT"] = str(self.ports[f"{replica}_metrics"])
         self._spawn(replica, [sys.executable, "-m", "emofactory.serve", name], env=env)
-        serving = lambda: grpc_serving(self.address(replica), self.client_config())  # noqa: E731
-        _wait(serving, f"service {replica}", timeout=60, proc=self.procs[replica])
+        self.wait_service(replica)
         return replica
 
     def revive(self) -> list[str]:

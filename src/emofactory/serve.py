@@ -10,6 +10,7 @@ from emofactory.core.config import check_settings
 from emofactory.core.service import main
 from emofactory.core.stage import StageContext
 from emofactory.pipeline import NAMES, SETTINGS, stage_class
+from emofactory.provision import load_topology, provision
 
 
 def attach_stage(name: str):
@@ -21,8 +22,12 @@ def attach_stage(name: str):
     return attach
 
 
+async def apply_topology(js, path: str) -> None:
+    await provision(js, load_topology(path))
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
         sys.exit(f"usage: python -m emofactory.serve {{{','.join(NAMES)}}}")
     check_settings(SETTINGS)  # an unknown section or setting stops the service here, named
-    main(sys.argv[1], attach_stage(sys.argv[1]), NAMES)
+    main(sys.argv[1], attach_stage(sys.argv[1]), NAMES, apply_topology)

@@ -11,6 +11,7 @@ import signal
 import time
 import wave
 
+import grpc
 import pytest
 
 from dev import sample
@@ -18,7 +19,8 @@ from emofactory.core.bus import publish
 from emofactory.core.channels import open_channel
 from emofactory.core.errors import PermanentError
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
-from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2, ingest_pb2
+from emofactory.local import ROOT, SERVING, LocalStack, grpc_health
+from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2, ingest_pb2, vad_pb2, vad_pb2_grpc
 from tests.helpers import describe, submit, wait_job
 
 S = common_pb2.StageState
@@ -177,3 +179,36 @@ def test_a_stopped_worker_hands_its_message_back_within_the_grace_period(stack, 
             catalog_pb2.ListClipsRequest(job_id=job_id, page_size=100), timeout=10
         )
     assert len(clips.clips) == len({c.clip_id for c in clips.clips}) == len(truth)
+
+
+def test_a_service_started_before_its_topology_waits_not_serving_then_serves(tmp_path):
+    """Started on a bus with no stream, bucket or consumer yet (a fresh cluster whose provisioning has
+    not run), a service stays up and says NOT_SERVING, its RPC UNAVAILABLE; once the topology is
+    applied it turns SERVING by itself."""
+    with LocalStack(tmp_path / "early", services=("vad",), provisioned=False) as early:
+        address, client = early.address("vad"), early.client_config()
+        time.sleep(2)
+        assert early.procs["vad"].poll() is None and grpc_health(address, client) != SERVING
+        with open_channel(address, client) as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                vad_pb2_grpc.VadServiceStub(channel).DetectSegments(vad_pb2.DetectSegmentsRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "waiting for NATS" in err.value.details()
+        early.provision()
+        early.wait_service("vad")  # SERVING, within its retry pause (at most 15 s)
+        assert "waiting for NATS, the bucket and the topology" in early.log_tail("vad", 100)
+
+
+def test_a_service_given_the_topology_applies_it_itself(tmp_path):
+    """What the chart does instead of a hook: every service applies the release's topology at start."""
+    topology = {"EMO_BUS__TOPOLOGY": str(ROOT / "deploy" / "jetstream.yaml")}
+    with LocalStack(tmp_path / "self", services=("vad",), provisioned=False, env=topology) as fresh:
+        fresh.wait_service("vad")  # SERVING: stream, bucket and consumer made by the service
+
+        async def consumer():
+            nc = await fresh.bus()
+            try:
+                return (await nc.jetstream().consumer_info("EMO", "vad")).config.filter_subjects
+            finally:
+                await nc.close()
+
+        assert asyncio.run(consumer()) == [AUDIO_EXTRACTED]

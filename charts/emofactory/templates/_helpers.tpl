@@ -62,6 +62,10 @@ grpc: {port: {{ .Values.grpcPort }}}
   value: /etc/emofactory/config.yaml
 - name: EMO_BUS__URL
   value: {{ include "emofactory.natsUrl" . | quote }}
+{{- if .Values.provision.enabled }}
+- name: EMO_BUS__TOPOLOGY
+  value: /etc/emofactory/jetstream.yaml
+{{- end }}
 - name: EMO_STORE__ENDPOINT
   value: {{ include "emofactory.s3Endpoint" . | quote }}
 - name: EMO_STORE__BUCKET

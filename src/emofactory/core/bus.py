@@ -30,12 +30,19 @@ Handler = Callable[[str, Message], Awaitable[None]]
 
 
 async def connect(config: BusConfig, name: str, reconnects: int = -1):
-    """A NATS connection with the configured credentials; `reconnects` -1: forever (a worker)."""
+    """A NATS connection with the configured credentials; `reconnects` -1: forever once connected (a
+    worker). The first connection is tried once (nats-py would otherwise retry it forever, quietly
+    for the caller): a server that is not there yet raises, and the caller decides to wait."""
     credentials = {"user": config.user, "password": config.password} if config.user else {}
-    return await nats.connect(
-        config.url, name=name, connect_timeout=5, max_reconnect_attempts=reconnects, reconnect_time_wait=1,
-        **credentials,
-    )  # fmt: skip
+    options = {"connect_timeout": 5, "reconnect_time_wait": 1, "error_cb": _log_error, **credentials}
+    if reconnects < 0:
+        probe = await nats.connect(config.url, name=name, max_reconnect_attempts=1, **options)
+        await probe.close()
+    return await nats.connect(config.url, name=name, max_reconnect_attempts=reconnects, **options)
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats: %s", exc)
 
 
 async def publish(js, subject: str, event: Message, msg_id: str) -> None:

@@ -78,11 +78,11 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
-def _denied(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, why: str) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that refuses the call."""
 
     async def refuse(request_or_iterator, context):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        await context.abort(code, why)
 
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(refuse)
@@ -91,6 +91,19 @@ def _denied(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(refuse)
     return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+class ReadyGate(grpc.aio.ServerInterceptor):
+    """UNAVAILABLE for every call but health until the service is ready (its bus and topology are there)."""
+
+    def __init__(self, ready):
+        self.ready = ready
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or self.ready.is_set() or details.method.startswith(HEALTH):
+            return handler
+        return _refusing(handler, grpc.StatusCode.UNAVAILABLE, "starting: waiting for NATS and its topology")
 
 
 class TokenCheck(grpc.aio.ServerInterceptor):
@@ -106,4 +119,4 @@ class TokenCheck(grpc.aio.ServerInterceptor):
         given = dict(details.invocation_metadata or ()).get("authorization", "")
         if hmac.compare_digest(given.encode(), self.expected):
             return handler
-        return _denied(handler)
+        return _refusing(handler, grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")

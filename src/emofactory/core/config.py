@@ -42,6 +42,9 @@ class BusConfig:
     nak_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0)
     # Seconds between "still working" signals while a message is processed.
     heartbeat_s: float = 10.0
+    # A JetStream topology file (deploy/jetstream.yaml) the service applies when it starts, so no hook
+    # or job must run first; empty: it waits for one applied by `python -m emofactory.provision`.
+    topology: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -24,7 +24,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from emofactory.core import bus
-from emofactory.core.channels import TokenCheck, server_credentials
+from emofactory.core.channels import ReadyGate, TokenCheck, server_credentials
 from emofactory.core.config import BusConfig, ServerConfig, StoreConfig, load_section
 from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, TransientError
 from emofactory.core.jobs import JobStore
@@ -38,16 +38,18 @@ ABANDONED = 1  # serve's result where the worker abandoned a message at shutdown
 
 @dataclass
 class Runtime:
-    """What a servicer and a worker handler get: connections and settings, opened once per process."""
+    """What a servicer and a worker handler get: connections and settings, opened once per process.
+    The NATS connection and the job store arrive once the bus and its topology are there (`ready`);
+    until then the gRPC methods answer UNAVAILABLE and health says NOT_SERVING."""
 
     name: str
     server: ServerConfig
     bus: BusConfig
     store: ObjectStore
-    nc: object
-    js: object
-    jobs: JobStore
     work_dir: str
+    nc: object = None
+    js: object = None
+    jobs: JobStore | None = None
 
 
 # Attaches a service's gRPC servicers to the server; returns their full names, its event handler (or
@@ -81,7 +83,36 @@ def grpc_errors(method):
     return wrapper
 
 
-async def serve(name: str, attach: Attach, stages: Sequence[str]) -> int:
+# Applies the JetStream topology where the service is asked to (bus.topology): (js, path) -> None.
+Provision = Callable[[object, str], Awaitable[None]]
+
+
+async def until_ready(rt: Runtime, stages: Sequence[str], provision: Provision, stop: asyncio.Event) -> bool:
+    """Waits, retrying with growing pauses, for NATS, the bucket, the topology (applied here when
+    bus.topology names a file) and the stage's consumer; False if the process was stopped first. A
+    service started before its servers or their provisioning thus waits instead of exiting."""
+    pause = 1.0
+    while not stop.is_set():
+        try:
+            if rt.nc is None:
+                rt.nc = await bus.connect(rt.bus, rt.name)
+                rt.js = rt.nc.jetstream()
+            await asyncio.to_thread(rt.store.ensure_bucket)
+            if rt.bus.topology:
+                await provision(rt.js, rt.bus.topology)
+            rt.jobs = await JobStore.open(rt.js, rt.bus.jobs_bucket, stages)
+            if rt.name in stages:
+                await rt.js.consumer_info(rt.bus.stream, rt.name)
+            return True
+        except Exception as exc:  # noqa: BLE001 - whatever is missing, it is waited for, and said
+            log.warning("waiting for NATS, the bucket and the topology", extra={"error": repr(exc)[:300]})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            pause = min(2 * pause, 15.0)
+    return False
+
+
+async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Provision) -> int:
     """`stages`: the pipeline's stage names, in order (job status counts a video done through them)."""
     server_cfg = load_section(ServerConfig, "server")
     bus_cfg = load_section(BusConfig, "bus")
@@ -92,34 +123,37 @@ async def serve(name: str, attach: Attach, stages: Sequence[str]) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with AsyncExitStack() as stack:
-        nc = await bus.connect(bus_cfg, name)
-        stack.push_async_callback(nc.drain)
-        js = nc.jetstream()
-        await asyncio.to_thread(store.ensure_bucket)
         # ignore_cleanup_errors: the thread of a message abandoned at shutdown may still write there
         work_dir = server_cfg.work_dir or stack.enter_context(
             tempfile.TemporaryDirectory(prefix=f"emo-{name}-", ignore_cleanup_errors=True)
         )
-        rt = Runtime(
-            name, server_cfg, bus_cfg, store, nc, js, await JobStore.open(js, bus_cfg.jobs_bucket, stages), work_dir
-        )
-
-        server = grpc.aio.server(interceptors=[TokenCheck(server_cfg.auth_token)] if server_cfg.auth_token else [])
+        rt = Runtime(name, server_cfg, bus_cfg, store, work_dir)
+        ready = asyncio.Event()
+        gates = [ReadyGate(ready), *([TokenCheck(server_cfg.auth_token)] if server_cfg.auth_token else [])]
+        server = grpc.aio.server(interceptors=gates)
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
         names, handler, payloads = attach(server, rt)
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
         where, credentials = f"{server_cfg.host}:{server_cfg.grpc_port}", server_credentials(server_cfg)
         port = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
+        for service in ("", *names):
+            await health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.start()
         stack.push_async_callback(server.stop, server_cfg.grace_s)
         serve_metrics(server_cfg.metrics_port, server_cfg.host)
+        connected = await until_ready(rt, stages, provision, stop)
+        if rt.nc is not None:
+            stack.push_async_callback(rt.nc.drain)
+        if not connected:
+            return 0
 
         worker_task = None
         if handler and server_cfg.worker:
-            worker = bus.StageWorker(name, nc, rt.jobs, handler, bus_cfg, payloads)
+            worker = bus.StageWorker(name, rt.nc, rt.jobs, handler, bus_cfg, payloads)
             worker_task = asyncio.create_task(worker.run(stop))
             worker_task.add_done_callback(lambda _t: stop.set())  # a dead worker stops the process
+        ready.set()
         for service in ("", *names):
             await health.set(service, health_pb2.HealthCheckResponse.SERVING)
         secured = {"tls": credentials is not None, "mutual_tls": bool(server_cfg.tls_client_ca)}
@@ -148,10 +182,10 @@ async def finished_within(worker: asyncio.Task, grace_s: float) -> bool:
         return False
 
 
-def main(name: str, attach: Attach, stages: Sequence[str]) -> None:
+def main(name: str, attach: Attach, stages: Sequence[str], provision: Provision) -> None:
     setup_logging(name)
     loop = asyncio.new_event_loop()
-    if loop.run_until_complete(serve(name, attach, stages)) == ABANDONED:
+    if loop.run_until_complete(serve(name, attach, stages, provision)) == ABANDONED:
         # The abandoned message's thread may still be decoding: exit without waiting for it (asyncio
         # and Python would both join it); the message is already back in NATS.
         logging.shutdown()
