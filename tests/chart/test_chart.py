@@ -30,10 +30,71 @@ def tool(name: str) -> str:
     return str(path)
 
 
-def render(values: Path) -> list[dict]:
-    out = subprocess.run([tool("helm"), "template", "r", str(CHART), "-f", str(values)], capture_output=True, text=True)
+def render(values: Path, *options: str) -> list[dict]:
+    command = [tool("helm"), "template", "r", str(CHART), "-f", str(values), *options]
+    out = subprocess.run(command, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+CRDS = ("--api-versions", "keda.sh/v1alpha1", "--api-versions", "monitoring.coreos.com/v1")
+
+
+def test_crd_kinds_only_where_the_cluster_has_them():
+    """KEDA's ScaledObjects and the Prometheus Operator's ServiceMonitors render only on a cluster that
+    has their CRDs; without KEDA the Deployments carry their replica counts (or the CPU HPA scales)."""
+    values = CHART / "ci" / "default-values.yaml"
+    monitored = ("--set", "serviceMonitor.enabled=true")
+    plain = render(values, *monitored)
+    assert not [d for d in plain if d["kind"] in ("ScaledObject", "ServiceMonitor")]
+    assert [d["kind"] for d in plain].count("HorizontalPodAutoscaler") == len(NAMES)  # KEDA absent: CPU
+    full = render(values, *monitored, *CRDS)
+    kinds = [d["kind"] for d in full]
+    assert kinds.count("ScaledObject") == kinds.count("ServiceMonitor") == len(NAMES)
+    assert "HorizontalPodAutoscaler" not in kinds
+    fixed = render(values, "--set", "hpa.enabled=false")  # neither autoscaler: the replica counts
+    assert all(d["spec"]["replicas"] >= 1 for d in fixed if d["kind"] == "Deployment")
+
+
+def test_replica_bounds_the_cluster_would_reject_fail_the_render():
+    for sets, message in (
+        (("services.vad.minReplicas=5", "services.vad.maxReplicas=2"), "minReplicas 5 is more than maxReplicas 2"),
+        (("services.catalog.minReplicas=3", "services.catalog.maxReplicas=3"), "needs an external database"),
+    ):
+        args = [a for pair in (("--set", x) for x in sets) for a in pair]
+        out = subprocess.run(
+            [tool("helm"), "template", "r", str(CHART), "-f", str(CHART / "ci" / "default-values.yaml"), *args],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode != 0 and message in out.stderr, out.stderr
+
+
+RESTRICTED_VOLUMES = {"configMap", "secret", "emptyDir", "persistentVolumeClaim", "projected", "downwardAPI",
+                      "ephemeral", "csi"}  # fmt: skip
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_every_pod_meets_pod_security_restricted(values):
+    """The rules of PodSecurity `restricted` (Kubernetes 1.30), checked on every rendered pod spec,
+    bundled NATS, MinIO and Triton included; and every emptyDir has a size limit."""
+    for doc in render(values, *CRDS):
+        spec = (doc.get("spec", {}).get("template") or {}).get("spec")
+        if not spec:
+            continue
+        where, pod_context = f"{doc['kind']}/{doc['metadata']['name']}", spec.get("securityContext", {})
+        assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")), where
+        for volume in spec.get("volumes", []):
+            assert set(volume) - {"name"} <= RESTRICTED_VOLUMES, (where, volume)
+            if "emptyDir" in volume:
+                assert volume["emptyDir"].get("sizeLimit"), (where, volume)
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            context = {**pod_context, **container.get("securityContext", {})}
+            assert context.get("runAsNonRoot") is True and context.get("runAsUser", 1) != 0, where
+            assert context.get("seccompProfile", {}).get("type") in ("RuntimeDefault", "Localhost"), where
+            assert context.get("allowPrivilegeEscalation") is False and not context.get("privileged"), where
+            assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not set(context.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}, where
 
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
