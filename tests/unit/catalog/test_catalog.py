@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 import uuid
 import wave
 from collections import Counter
@@ -348,3 +349,26 @@ def test_release_parameters_that_would_silently_change_the_dataset_are_refused(r
     with pytest.raises(InvalidRequest) as err:
         release_params(request_, CatalogConfig())
     assert err.value.field == field and len(str(err.value)) < 300
+
+
+def test_catalog_replicas_starting_together_migrate_one_after_the_other(tmp_path):
+    """Four processes migrate one fresh PostgreSQL database at once: all succeed, the schema is at head."""
+    name = f"emo_race_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip, with its reason
+        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
+    url = POSTGRES + name
+    try:
+        code = f"from emofactory.stages.catalog.db import migrate; migrate({url!r})"
+        racers = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)]
+        errors = [p.communicate(timeout=120)[1].decode() for p in racers]
+        assert [p.returncode for p in racers] == [0] * 4, errors
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
