@@ -241,3 +241,35 @@ def test_the_chart_names_the_pipelines_stages_and_settings():
     assert tuple(values["services"]) == NAMES
     assert schema["properties"]["services"]["required"] == list(NAMES)
     assert schema["properties"]["config"]["propertyNames"]["enum"] == list(SETTINGS)
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.stem)
+def test_pods_run_as_the_release_account_with_their_own_scheduling(values):
+    """One ServiceAccount (its token unmounted: nothing calls the Kubernetes API), scratch space
+    requested from the scheduler, a service's own scheduling over the global one; Triton with its
+    disruption budget, network policy, startup probe and runtime class."""
+    given = yaml.safe_load(values.read_text()) or {}
+    docs = render(values, *CRDS)
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert account["metadata"].get("annotations", {}) == given.get("serviceAccount", {}).get("annotations", {})
+    deployments = {
+        d["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in docs
+        if d["kind"] == "Deployment" and "app.kubernetes.io/component" in d["metadata"]["labels"]
+    }
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == account["metadata"]["name"] and pod["automountServiceAccountToken"] is False
+        assert all("ephemeral-storage" in c["resources"]["requests"] for c in pod["containers"]), name
+        services = given.get("services", {})
+        own = given.get("triton", {}) if name == "triton" else services.get(name, {}).get("scheduling", {})
+        for key in ("nodeSelector", "topologySpreadConstraints", "priorityClassName"):
+            assert pod.get(key) == (own.get(key, given.get(key)) or None), (name, key)
+    if "triton" in deployments:
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+        name = deployments["triton"]["metadata"]["name"]
+        assert {("PodDisruptionBudget", name), ("NetworkPolicy", name)} <= kinds
+        pod = deployments["triton"]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["startupProbe"] and pod.get("runtimeClassName") == given["triton"].get(
+            "runtimeClassName"
+        )

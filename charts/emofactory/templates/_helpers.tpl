@@ -109,3 +109,28 @@ grpc: {port: {{ .Values.grpcPort }}}
   value: {{ $value | quote }}
 {{- end }}
 {{- end -}}
+
+{{- define "emofactory.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ .Values.serviceAccount.name | default (include "emofactory.fullname" .) }}{{- else -}}{{ .Values.serviceAccount.name | default "default" }}{{- end -}}
+{{- end -}}
+
+{{/* A pod's scheduling: (dict "root" $ "own" <a service's scheduling block, or empty>). */}}
+{{- define "emofactory.scheduling" -}}
+{{- $v := .root.Values }}
+{{- $own := .own | default dict }}
+{{- with (hasKey $own "nodeSelector" | ternary $own.nodeSelector $v.nodeSelector) }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $own "tolerations" | ternary $own.tolerations $v.tolerations) }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $own "affinity" | ternary $own.affinity $v.affinity) }}
+affinity: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $own "topologySpreadConstraints" | ternary $own.topologySpreadConstraints $v.topologySpreadConstraints) }}
+topologySpreadConstraints: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (hasKey $own "priorityClassName" | ternary $own.priorityClassName $v.priorityClassName) }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
