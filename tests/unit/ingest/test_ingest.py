@@ -8,13 +8,13 @@ from emofactory.v1 import common_pb2
 
 
 @pytest.mark.hostile
-@pytest.mark.hostile
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.mp4", "not a url", "http:///a.mp4"])
 def test_refuses_non_http_urls(url):
     with pytest.raises(InvalidRequest, match="url"):
         sources.check_url(url, ())
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.9", "169.254.169.254", "[::1]"])
 def test_refuses_loopback_and_private_hosts_unless_allow_listed(host):
     with pytest.raises(InvalidRequest, match="loopback or private"):
