@@ -13,10 +13,12 @@ import wave
 
 import grpc
 import pytest
+from nats.js.api import ConsumerConfig
 
 from dev import sample
-from emofactory.core.bus import publish
+from emofactory.core.bus import StageWorker, publish
 from emofactory.core.channels import open_channel
+from emofactory.core.config import BusConfig
 from emofactory.core.errors import PermanentError
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
 from emofactory.local import ROOT, SERVING, LocalStack, grpc_health
@@ -212,3 +214,38 @@ def test_a_service_given_the_topology_applies_it_itself(tmp_path):
                 await nc.close()
 
         assert asyncio.run(consumer()) == [AUDIO_EXTRACTED]
+
+
+def test_messages_waiting_in_a_fetched_batch_are_not_redelivered(stack):
+    """Three messages fetched together by one replica, 1.5 s of work each, a 2 s ack wait: the third
+    waits 3 s, and its heartbeat from the fetch on keeps it from going to the other replica meanwhile."""
+    seen: list[str] = []
+
+    async def handle(subject, event):
+        seen.append(event.envelope.video_id)
+        await asyncio.sleep(1.5)
+
+    async def main():
+        nc = await stack.bus()
+        js = nc.jetstream()
+        await js.add_stream(name="BATCHTEST", subjects=["batchtest.>"])
+        try:
+            await js.add_consumer("BATCHTEST", ConsumerConfig(durable_name="slow", ack_wait=2, max_deliver=5))
+            for i in range(3):
+                event = events_pb2.AudioExtracted(envelope=events_pb2.Envelope(video_id=f"v{i}"))
+                await js.publish("batchtest.x", event.SerializeToString())
+            config = BusConfig(stream="BATCHTEST", fetch_batch=3, fetch_timeout_s=0.5, heartbeat_s=0.5)
+            payloads = {"batchtest.x": events_pb2.AudioExtracted}
+            stop = asyncio.Event()
+            first = asyncio.create_task(StageWorker("slow", nc, None, handle, config, payloads).run(stop))
+            await asyncio.sleep(0.5)  # the first replica holds all three; a second one pulls beside it
+            second = asyncio.create_task(StageWorker("slow", nc, None, handle, config, payloads).run(stop))
+            await asyncio.sleep(4.5 + 3)  # the three, then time for any redelivery to show
+            stop.set()
+            await asyncio.gather(first, second)
+        finally:
+            await js.delete_stream("BATCHTEST")
+            await nc.close()
+
+    asyncio.run(main())
+    assert seen == ["v0", "v1", "v2"]

@@ -84,20 +84,33 @@ class StageWorker:
                     log.warning("fetch failed, retrying", extra={"stage": self.stage, "error": repr(exc)})
                     await asyncio.sleep(1.0)
                     continue
-                for i, msg in enumerate(batch):
-                    if stop.is_set():
-                        # Shutting down: hand the rest back at once rather than after ack_wait.
-                        await asyncio.gather(*(m.nak() for m in batch[i:]))
-                        break
-                    await self.process(msg)
+                await self.settle(batch, stop)
         finally:
             await advisories.unsubscribe()
             await sub.unsubscribe()
 
+    async def settle(self, batch: list[Msg], stop: asyncio.Event) -> None:
+        """A fetched batch, one message after the other. Each message says "still working" every
+        heartbeat_s from its fetch until it is settled, so those waiting behind a long one are not
+        redelivered meanwhile; at shutdown the unstarted ones go back at once, not after ack_wait."""
+        beats = [asyncio.create_task(self._heartbeat(m)) for m in batch]
+        started = 0  # messages handed to process(), which settles each (ack, nak, dead letter)
+        try:
+            for msg, beat in zip(batch, beats):
+                if stop.is_set():
+                    break
+                started += 1
+                await self.process(msg)
+                beat.cancel()
+        finally:
+            for beat in beats:
+                beat.cancel()
+            unstarted = batch[started:]
+            await asyncio.shield(asyncio.gather(*(m.nak() for m in unstarted), return_exceptions=True))
+
     async def process(self, msg: Msg) -> None:
         attempt = msg.metadata.num_delivered
         event = None
-        heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             event = decode(msg.subject, msg.data, self.payloads)
             with metrics.track(self.stage):
@@ -125,8 +138,6 @@ class StageWorker:
                 await msg.nak(delay=delay)
         else:
             await msg.ack()
-        finally:
-            heartbeat.cancel()
 
     async def _heartbeat(self, msg: Msg) -> None:
         while True:
