@@ -1,7 +1,8 @@
 """Applies the JetStream topology: the stream, the jobs bucket, and one durable consumer per stage of
 the pipeline, filtered on the subjects the stage consumes (deploy/jetstream.yaml tunes each one's
-ack wait, deliveries and pending limit). Idempotent: run it at every start of the stack or as a Helm
-hook: `python -m emofactory.provision deploy/jetstream.yaml`."""
+ack wait, deliveries and pending limit). Idempotent, so every service may apply it at its start
+(bus.topology, as the chart does), the local stack at its own, or an operator by hand:
+`python -m emofactory.provision deploy/jetstream.yaml`."""
 
 from __future__ import annotations
 

@@ -21,10 +21,10 @@ from emofactory.evaluation.runner import MODALITIES, FileResult  # noqa: E402
 from emofactory.stages.labeler.config import LabelerConfig  # noqa: E402
 
 
-def figures(results: Sequence[FileResult], labeler: LabelerConfig) -> dict[str, dict]:
+def figures(results: Sequence[FileResult], rows: Sequence[dict], labeler: LabelerConfig) -> dict[str, dict]:
     """Per modality over the files that hold its input (face: video or image; audio and text: audio),
     fused over the files that reached the labeler, over those with both (audio-visual), and over face
-    and speech files paired by label (`paired`), as the job's labeler fuses them."""
+    and speech files paired by label (`paired`, from the report's `rows`), as the job's labeler fuses them."""
     out = {}
     for modality in MODALITIES:
         judged = [r for r in results if r.judged(modality) and not r.failure]
@@ -36,7 +36,7 @@ def figures(results: Sequence[FileResult], labeler: LabelerConfig) -> dict[str, 
     ):
         if fused:
             out[name] = evaluate(fused)
-    pairs = paired_rows(file_rows(results))
+    pairs = paired_rows(rows)
     if pairs:
         out["fused (paired)"] = evaluate(pair_predictions(pairs, labeler))
     return out
@@ -119,8 +119,9 @@ def write_report(
     results: Sequence[FileResult], out: Path, settings: dict, console: Console, labeler: LabelerConfig
 ) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    found = figures(results, labeler)
-    report = {"settings": settings, "figures": found, "files": file_rows(results)}
+    rows = file_rows(results)
+    found = figures(results, rows, labeler)
+    report = {"settings": settings, "figures": found, "files": rows}
     (out / "eval.json").write_text(json.dumps(report, indent=1, sort_keys=True))
     console.print(summary_table(found))
     console.print(class_table(found))

@@ -4,6 +4,7 @@ and the database suite (rows, idempotence, paging, stats, releases, exports that
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
@@ -174,11 +175,9 @@ def test_migrations_match_the_models(tmp_path):
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
+@contextlib.contextmanager
+def fresh_postgres():
+    """A new, empty PostgreSQL database's URL, dropped after; a skip, with its reason, without a server."""
     name = f"emo_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
@@ -186,11 +185,22 @@ def database_url(request, tmp_path):
             c.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip, with its reason
         pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
-    yield POSTGRES + name
-    db.engine_for(POSTGRES + name).dispose()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield POSTGRES + name
+    finally:
+        db.engine_for(POSTGRES + name).dispose()  # the cached engine's connections, before the drop
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    with fresh_postgres() as url:
+        yield url
 
 
 def labelled_event(video_id: str, job_id: str, labels: list[str], kept: list[bool]) -> events_pb2.SegmentsLabeled:
@@ -353,22 +363,10 @@ def test_release_parameters_that_would_silently_change_the_dataset_are_refused(r
 
 def test_catalog_replicas_starting_together_migrate_one_after_the_other(tmp_path):
     """Four processes migrate one fresh PostgreSQL database at once: all succeed, the schema is at head."""
-    name = f"emo_race_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip, with its reason
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
-    url = POSTGRES + name
-    try:
+    with fresh_postgres() as url:
         code = f"from emofactory.stages.catalog.db import migrate; migrate({url!r})"
         racers = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1].decode() for p in racers]
         assert [p.returncode for p in racers] == [0] * 4, errors
         with create_engine(url).connect() as c:
             assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -1,10 +1,11 @@
-"""A job's state from its videos' stage statuses: what ended it, said plainly."""
+"""A job's state from its videos' stage statuses, said plainly; job ids that fit the status keys."""
 
 from __future__ import annotations
 
 import pytest
 
-from emofactory.core.jobs import SETTLED, job_state
+from emofactory.core.errors import InvalidRequest
+from emofactory.core.jobs import SETTLED, check_job_id, job_state
 from emofactory.pipeline import NAMES
 from emofactory.v1 import common_pb2 as pb
 
@@ -37,3 +38,15 @@ def test_the_state_says_what_ended_the_job(videos, errors, state):
     job = pb.Job(job_id="j", resolved=True, videos=videos, errors=errors)
     assert job_state(job, NAMES) == state
     assert (state in SETTLED) == (state != pb.JOB_STATE_RUNNING)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("job_id", ["a.b", "", "x" * 65, "../x", "a b", "-a"])
+def test_job_ids_are_one_status_key_token(job_id):
+    with pytest.raises(InvalidRequest, match="job id"):
+        check_job_id(job_id)
+
+
+@pytest.mark.hostile
+def test_good_job_ids_pass():
+    assert check_job_id("run-2026_12") == "run-2026_12" and check_job_id("a" * 64)
