@@ -8,7 +8,7 @@ GEN := src/emofactory/v1
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
 APT_PACKAGES := ffmpeg espeak-ng openssl
 
-.PHONY: setup system venv triton-venv proto demo test lint bench stack triton eval clean
+.PHONY: setup system venv triton-venv proto demo test lint bench stack triton eval image clean
 
 setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm $(TRITON_VENV)/.installed
 
@@ -94,6 +94,12 @@ SER_WEIGHTS ?= $(ASSETS)/ser_weights/marcogdepinto_Emotion_Voice_Detection_Model
 eval: setup
 	@test -f $(ASSETS)/labelled.csv || { echo "no test assets at $(ASSETS) (set ASSETS=...)"; exit 1; }
 	EMO_MODELS__SPEECH_EMOTION_PATH=$(SER_WEIGHTS) $(VENV)/bin/emofactory eval $(ASSETS)/labelled.csv --out eval $(if $(CONFIG),--config $(CONFIG))
+
+# The service image (buildah or podman; charts/README.md has the options: base, CUDA torch, a pip
+# mirror and its CA as build secrets).
+IMAGE ?= emofactory:0.1.0
+image:
+	deploy/docker/build.sh $(IMAGE)
 
 clean:
 	rm -rf $(GEN) .emofactory .pytest_cache eval

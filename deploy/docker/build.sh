@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the emofactory image with buildah (or podman) from the repository root:
 #   deploy/docker/build.sh [TAG]      e.g. deploy/docker/build.sh registry.example.com/emofactory:0.1.0
-# Environment (all optional):
-#   BASE=python:3.11.7-slim-bookworm@sha256:...   the base image, pinned by digest
+# `make image` runs it. Environment (all optional):
+#   BASE=python:3.11.7-slim-bookworm@sha256:...   the base image, pinned by digest. Unset: the
+#                                                 Dockerfile's, or, where no registry can be reached,
+#                                                 a Debian bookworm base made here with debootstrap
+#                                                 (LOCAL_BASE, below)
 #   TORCH_INDEX=https://download.pytorch.org/whl/cu130   a CUDA torch instead of the CPU one
 #   PIP_CONF=/etc/pip.conf PIP_CA=/path/ca.pem    a pip mirror and its CA, passed as build secrets
 #                                                 (never stored in a layer)
@@ -11,19 +14,46 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag="${1:-emofactory:dev}"
+LOCAL_BASE="${LOCAL_BASE:-localhost/emofactory-base:bookworm}"
+
+if command -v buildah >/dev/null; then
+  build=(buildah bud --layers) images=(buildah images) pull=(buildah pull -q) import=(buildah import)
+elif command -v podman >/dev/null; then
+  build=(podman build) images=(podman images) pull=(podman pull -q) import=(podman import)
+else
+  echo "needs buildah or podman (apt-get install buildah podman runc)" >&2
+  exit 1
+fi
+[ "${build[0]}" = podman ] || import=(podman import)  # buildah has no import; podman shares its storage
+
+# A minimal Debian bookworm with Python 3.11, as the slim Python base has it, from Debian's archive.
+local_base() {
+  "${images[@]}" "$LOCAL_BASE" >/dev/null 2>&1 && return
+  command -v debootstrap >/dev/null || { echo "needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+  rootfs="$(mktemp -d)"
+  trap 'rm -rf "$rootfs"' EXIT
+  debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
+    bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+  tar -C "$rootfs" -c . | "${import[@]}" - "$LOCAL_BASE" >/dev/null
+  echo "made $LOCAL_BASE with debootstrap"
+}
+
 args=(-f deploy/docker/Dockerfile -t "$tag")
+if [ -z "${BASE:-}" ]; then
+  default_base="$(sed -n 's/^ARG BASE=//p' deploy/docker/Dockerfile)"
+  if ! "${pull[@]}" "$default_base" >/dev/null 2>&1; then
+    echo "cannot pull $default_base: building on a local Debian base" >&2
+    local_base
+    BASE="$LOCAL_BASE"
+  fi
+fi
 [ -n "${BASE:-}" ] && args+=(--build-arg "BASE=$BASE")
 [ -n "${TORCH_INDEX:-}" ] && args+=(--build-arg "TORCH_INDEX=$TORCH_INDEX")
 [ -n "${PIP_CONF:-}" ] && args+=(--secret "id=pipconf,src=$PIP_CONF")
 [ -n "${PIP_CA:-}" ] && args+=(--secret "id=ca,src=$PIP_CA")
 # shellcheck disable=SC2206 # EXTRA_ARGS is a list of options, split on purpose
 args+=(${EXTRA_ARGS:-})
-if command -v buildah >/dev/null; then
-  buildah bud --layers "${args[@]}" .
-elif command -v podman >/dev/null; then
-  podman build "${args[@]}" .
-else
-  echo "needs buildah or podman (apt-get install buildah podman runc)" >&2
-  exit 1
-fi
-echo "built $tag; each service runs as: <image> emofactory.serve <name> (ingest, audio, vad, vision, asr, labeler, catalog)"
+"${build[@]}" "${args[@]}" .
+echo "built $tag ($("${images[@]}" --format '{{.Size}}' "$tag" | head -1)); each service runs as:"
+echo "  <image> emofactory.serve <name>   (ingest, audio, vad, vision, asr, labeler, catalog)"

@@ -219,7 +219,10 @@ class LocalStack(Started):
     async def bus(self):
         """A NATS connection to this stack, as its user."""
         return await connect(
-            BusConfig(url=self.nats_url, user="emofactory", password=self.keys["nats_password"]), "stack"
+            BusConfig(
+                url=self.nats_url, user=NATS_USER, password=self.keys["nats_password"], tls_ca=str(self.tls["ca.crt"])
+            ),
+            "stack",
         )
 
     def client_config(self) -> ClientConfig:
@@ -237,6 +240,7 @@ class LocalStack(Started):
             "EMO_BUS__URL": self.nats_url,
             "EMO_BUS__USER": NATS_USER,
             "EMO_BUS__PASSWORD": self.keys["nats_password"],
+            "EMO_BUS__TLS_CA": str(self.tls["ca.crt"]),
             # The services speak TLS with a bearer token; clients trust the stack's own CA.
             "EMO_SERVER__TLS_CERT": str(self.tls["server.crt"]),
             "EMO_SERVER__TLS_KEY": str(self.tls["server.key"]),
@@ -278,10 +282,15 @@ class LocalStack(Started):
 
     def start_nats(self) -> None:
         self.ports["nats"], self.ports["nats_monitor"] = free_port(), free_port()
-        # The password in a file only the user reads, not on a command line that `ps` shows everyone.
-        password = json.dumps(self.keys["nats_password"])
+        # The password in a file only the user reads, not on a command line that `ps` shows everyone;
+        # clients must speak TLS (the stack's own certificate).
+        password, cert, key = (
+            json.dumps(str(v)) for v in (self.keys["nats_password"], self.tls["server.crt"], self.tls["server.key"])
+        )
         conf = private_file(
-            self.data_dir / "nats.conf", f'authorization {{ user: "emofactory", password: {password} }}\n'
+            self.data_dir / "nats.conf",
+            f'authorization {{ user: "{NATS_USER}", password: {password} }}\n'
+            f"tls {{ cert_file: {cert}, key_file: {key} }}\n",
         )
         proc = self._spawn(
             "nats",

@@ -273,3 +273,34 @@ def test_pods_run_as_the_release_account_with_their_own_scheduling(values):
         assert pod["containers"][0]["startupProbe"] and pod.get("runtimeClassName") == given["triton"].get(
             "runtimeClassName"
         )
+
+
+def test_an_external_nats_with_its_own_secrets_tls_and_keda_authentication():
+    """Against an external NATS the services take its user from its Secret and verify it with the
+    mounted CA (presenting their own certificate); KEDA reads the monitoring endpoint and account
+    through a TriggerAuthentication; metrics are open to the monitoring namespace only."""
+    docs = render(CHART / "ci" / "external-values.yaml", *CRDS)
+    (auth,) = [d for d in docs if d["kind"] == "TriggerAuthentication"]
+    assert {(r["parameter"], r["name"]) for r in auth["spec"]["secretTargetRef"]} == {
+        ("natsServerMonitoringEndpoint", "emofactory-nats-monitoring"),
+        ("account", "emofactory-nats-monitoring"),
+    }
+    for scaled in (d for d in docs if d["kind"] == "ScaledObject"):
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+        assert "natsServerMonitoringEndpoint" not in trigger["metadata"] and trigger["metadata"]["useHttps"] == "true"
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+        assert refs["EMO_BUS__USER"] == {"name": "emofactory-nats", "key": "user"}
+        assert refs["EMO_BUS__PASSWORD"] == {"name": "emofactory-nats", "key": "password"}
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "emofactory-nats-tls"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        for setting, file in (("TLS_CA", "ca.crt"), ("TLS_CERT", "tls.crt"), ("TLS_KEY", "tls.key")):
+            assert env[f"EMO_BUS__{setting}"] == f"{mount['mountPath']}/{file}"
+    metrics_from = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        assert metrics_from in [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert not [d for d in render(CHART / "ci" / "default-values.yaml", *CRDS) if d["kind"] == "TriggerAuthentication"]

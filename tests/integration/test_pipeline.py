@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 import urllib.request
 
@@ -13,9 +14,11 @@ import grpc
 import nats
 import pytest
 
+from emofactory.core.bus import connect
 from emofactory.core.channels import open_channel
-from emofactory.core.config import ClientConfig, config_digest
+from emofactory.core.config import BusConfig, ClientConfig, config_digest
 from emofactory.core.events import AUDIO_EXTRACTED, dead_letter_subject
+from emofactory.local import NATS_USER
 from emofactory.stages.labeler.config import LabelerConfig
 from emofactory.v1 import (
     asr_pb2,
@@ -465,7 +468,7 @@ def test_kept_clips_are_cataloged_queried_and_released(stack, ingest, store, htt
 
 @pytest.mark.hostile
 def test_the_stack_admits_only_clients_with_its_credentials(stack):
-    """TLS and a bearer token on gRPC, a password on NATS: a client without them gets nothing."""
+    """TLS and a bearer token on gRPC, TLS and a password on NATS: a client without them gets nothing."""
     request = ingest_pb2.GetJobRequest(job_id="nosuchjob")
     for client, code in (
         (ClientConfig(tls_ca=stack.client_config().tls_ca), grpc.StatusCode.UNAUTHENTICATED),  # TLS, no token
@@ -477,8 +480,11 @@ def test_the_stack_admits_only_clients_with_its_credentials(stack):
                 ingest_pb2_grpc.IngestServiceStub(channel).GetJob(request, timeout=10)
         assert err.value.code() == code, (client, err.value)
 
-    async def anonymous():
-        with pytest.raises(nats.errors.Error):
-            await nats.connect(stack.nats_url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    async def refused():
+        with pytest.raises(nats.errors.Error):  # over TLS, without the password
+            await connect(BusConfig(url=stack.nats_url, tls_ca=stack.client_config().tls_ca), "anonymous")
+        with pytest.raises(ssl.SSLError):  # the password, to a server it has no reason to trust
+            await connect(BusConfig(url=stack.nats_url, user=NATS_USER, password=stack.keys["nats_password"]), "x")
+        await (await stack.bus()).close()  # both: in
 
-    asyncio.run(anonymous())
+    asyncio.run(refused())

@@ -74,10 +74,27 @@ grpc: {port: {{ .Values.grpcPort }}}
   value: {{ .Values.minio.secure | quote }}
 - name: EMO_STORE__REGION
   value: {{ .Values.minio.region | quote }}
+{{- if .Values.nats.existingSecret }}
+- name: EMO_BUS__USER
+  valueFrom: {secretKeyRef: {name: {{ .Values.nats.existingSecret }}, key: user}}
+- name: EMO_BUS__PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ .Values.nats.existingSecret }}, key: password}}
+{{- else }}
 - name: EMO_BUS__USER
   valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: nats-user}}
 - name: EMO_BUS__PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: nats-password}}
+{{- end }}
+{{- if .Values.nats.tls.existingSecret }}
+- name: EMO_BUS__TLS_CA
+  value: /etc/emofactory-nats-tls/ca.crt
+{{- if .Values.nats.tls.clientCertificate }}
+- name: EMO_BUS__TLS_CERT
+  value: /etc/emofactory-nats-tls/tls.crt
+- name: EMO_BUS__TLS_KEY
+  value: /etc/emofactory-nats-tls/tls.key
+{{- end }}
+{{- end }}
 - name: EMO_SERVER__AUTH_TOKEN
   valueFrom: {secretKeyRef: {name: {{ include "emofactory.authSecret" . }}, key: grpc-token}}
 {{- if .Values.tls.existingSecret }}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 
 import nats
@@ -31,14 +32,27 @@ Handler = Callable[[str, Message], Awaitable[None]]
 
 async def connect(config: BusConfig, name: str, reconnects: int = -1):
     """A NATS connection with the configured credentials; `reconnects` -1: forever once connected (a
-    worker). The first connection is tried once (nats-py would otherwise retry it forever, quietly
-    for the caller): a server that is not there yet raises, and the caller decides to wait."""
+    worker). A first connection is tried once, without reconnects (nats-py would otherwise retry it
+    forever, quietly for the caller, a certificate it cannot verify included): a server that is not
+    there yet, or not trusted, raises, and the caller decides to wait."""
     credentials = {"user": config.user, "password": config.password} if config.user else {}
     options = {"connect_timeout": 5, "reconnect_time_wait": 1, "error_cb": _log_error, **credentials}
-    if reconnects < 0:
-        probe = await nats.connect(config.url, name=name, max_reconnect_attempts=1, **options)
-        await probe.close()
+    if config.tls_ca or config.tls_cert:
+        options["tls"] = tls_context(config)
+    probe = await nats.connect(config.url, name=name, allow_reconnect=False, **options)
+    await probe.close()
     return await nats.connect(config.url, name=name, max_reconnect_attempts=reconnects, **options)
+
+
+def tls_context(config: BusConfig) -> ssl.SSLContext:
+    """Verifies the server against `tls_ca` (the system's CAs where empty); presents the client's
+    certificate where one is configured."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ValueError("bus.tls_cert and bus.tls_key go together: set both or neither")
+    context = ssl.create_default_context(cafile=config.tls_ca or None)
+    if config.tls_cert:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
 
 
 async def _log_error(exc: Exception) -> None:

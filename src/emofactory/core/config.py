@@ -33,6 +33,11 @@ class BusConfig:
     # others can read.
     user: str = ""
     password: str = ""
+    # TLS to NATS: the CA that signed the server's certificate (PEM); empty: plain TCP unless the URL
+    # is tls://. With tls_cert and tls_key (both or neither) the client presents its own certificate.
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
     stream: str = "EMO"
     jobs_bucket: str = "emo_jobs"
     # Messages fetched per pull; each is acked on its own once its outputs are stored.
