@@ -18,7 +18,7 @@ from emofactory.core.config import ModelsConfig
 from emofactory.core.emotions import emotion_name
 from emofactory.core.media import probe, read_pcm
 from emofactory.models.backends import backend_for
-from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.clips import checked_clip
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.vad.config import VadConfig
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
@@ -37,6 +37,14 @@ def _segment_frames(video: Path, segment, width: int, height: int, fps: float) -
     return frames, segment.start_s + np.arange(len(frames)) / fps
 
 
+def ffmpeg_clip(video: Path, segment, out: Path, preset: str, crf: int) -> Path:
+    """One clip by one FFmpeg process: input seeking, x264 and AAC (seed 000's way)."""
+    span = ["-ss", f"{segment.start_s:.3f}", "-t", f"{segment.end_s - segment.start_s:.3f}", "-i", str(video)]
+    codecs = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *span, *codecs, "-movflags", "+faststart", str(out)], check=True)
+    return out
+
+
 def run_baseline(video: Path, workers: int = 2) -> dict:
     config = VisionConfig()
     backend = backend_for(ModelsConfig())
@@ -48,7 +56,7 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
         pcm, rate = read_pcm(wav)
         segments = to_segments("vbaseline", segment_speech(pcm, rate, VadConfig()))
-        keyframes, catalog = copy_keyframes(video), CatalogConfig()  # the same clips as the catalog makes
+        catalog = CatalogConfig()  # the same clip settings as the catalog's
 
         def one(index: int) -> str:
             segment = segments[index]
@@ -75,8 +83,8 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
             vote = summarize(result, config).vote
             out = tmp / f"clip{index}"
             out.mkdir()
-            copy = preroll_s(keyframes, segment.start_s) <= catalog.copy_max_preroll_s
-            cut_clip(video, pcm, rate, segment, out, catalog.preset, catalog.crf, catalog.sync_tolerance_s, copy)
+            mp4 = ffmpeg_clip(video, segment, out / "clip.mp4", catalog.preset, catalog.crf)
+            checked_clip(mp4, pcm, rate, segment, catalog.sync_tolerance_s)
             return emotion_name(vote) or "none"
 
         with ThreadPoolExecutor(workers) as pool:

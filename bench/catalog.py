@@ -1,6 +1,7 @@
 """Catalog figures: seconds to cut 100 clips (MP4 + WAV + sync check) from the generated 10-minute
-480p video, and to create and export a 1,000-clip release (balance, split, media, JSONL, CSV,
-WebDataset, Parquet, report) through a local S3 server and SQLite.
+480p video, one FFmpeg process per clip (seed 000's way, the baseline's) and as the catalog cuts them
+(a decode per group of nearby segments), and to create and export a 1,000-clip release (balance,
+split, media, JSONL, CSV, WebDataset, Parquet, report) through a local S3 server and SQLite.
 Usage: python -m bench.catalog  (after python -m bench.stages has generated the video)."""
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.baseline import ffmpeg_clip
 from emofactory.core.config import StoreConfig, load_section
 from emofactory.core.emotions import CANONICAL
 from emofactory.core.media import read_pcm
 from emofactory.core.store import ObjectStore
 from emofactory.local import LocalStack
 from emofactory.stages.catalog import db
-from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.clips import checked_clip, cut_clips
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.publish import create_release
 from emofactory.stages.vad.config import VadConfig
@@ -42,25 +44,27 @@ def main() -> None:
         segments = to_segments("vbench", segment_speech(pcm, rate, VadConfig()))[:100]
         clips_dir = tmp / "clips"
         clips_dir.mkdir()
-        keyframes, limit = copy_keyframes(VIDEO), CatalogConfig().copy_max_preroll_s
+        config = load_section(CatalogConfig, "catalog")  # EMO_CATALOG__PRESET=veryfast, ...
+
+        def one_process_per_clip(segment):
+            mp4 = ffmpeg_clip(VIDEO, segment, clips_dir / f"{segment.segment_id}.mp4", config.preset, config.crf)
+            return checked_clip(mp4, pcm, rate, segment, config.sync_tolerance_s)
+
+        def per_clip():
+            with ThreadPoolExecutor(os.cpu_count()) as pool:
+                return list(pool.map(one_process_per_clip, segments))
+
         ways = {
-            "x264": lambda s: False,
-            "stream copy, every clip": lambda s: True,
-            f"default: copy where the pre-roll <= {limit} s": lambda s: preroll_s(keyframes, s.start_s) <= limit,
+            "one FFmpeg process per clip": per_clip,
+            "default: one decode per group": lambda: list(cut_clips(VIDEO, pcm, rate, segments, clips_dir, config)),
         }
         cuts = {}
-        for way, copies in ways.items():
+        for way, cut in ways.items():
             started = time.perf_counter()
-
-            def cut(segment, copies=copies):
-                return cut_clip(VIDEO, pcm, rate, segment, clips_dir, "fast", 23, 0.1, copies(segment))
-
-            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # as the catalog worker cuts them
-                media = list(pool.map(cut, segments))
-            cuts[way] = (
-                time.perf_counter() - started, sum(m.sync_ok for m in media), sum(m.mp4.stat().st_size for m in media),
-                sum("stream_copy" in m.flags for m in media),
-            )  # fmt: skip
+            media = sorted(cut(), key=lambda m: m.segment_id)
+            size = sum(m.mp4.stat().st_size for m in media)
+            cuts[way] = (time.perf_counter() - started, sum(m.sync_ok for m in media), size)
+        segments = sorted(segments, key=lambda s: s.segment_id)
 
         url = f"sqlite:///{tmp / 'catalog.db'}"
         keys = []
@@ -91,10 +95,10 @@ def main() -> None:
         started = time.perf_counter()
         release = create_release(store, config, request, tmp / "release")
         export_s = time.perf_counter() - started
-    for way, (cut_s, in_sync, size, copied) in cuts.items():
+    for way, (cut_s, in_sync, size) in cuts.items():
         print(
             f"cut {len(media)} clips ({way}): {cut_s:.2f} s ({cut_s / len(media) * 1000:.0f} ms per clip), "
-            f"{copied} copied, {in_sync} in sync, {size / 2**20:.1f} MiB"
+            f"{in_sync} in sync, {size / 2**20:.1f} MiB"
         )
     print(f"release of {len(release.records)} clips, all formats and the report: {export_s:.2f} s")
 

@@ -24,7 +24,7 @@ from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import read_pcm
 from emofactory.core.store import FileStore, ObjectStore
 from emofactory.stages.catalog import db
-from emofactory.stages.catalog.clips import audio_duration, copy_keyframes, cut_clip, preroll_s, stream_copyable
+from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_groups
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
@@ -73,41 +73,64 @@ def test_clips_are_cut_in_sync_and_wav_is_sample_exact(tmp_path, speech_sample):
     wav = tmp_path / "a.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-ac", "1", "-ar", "16000", str(wav)], check=True)
     pcm, rate = read_pcm(wav)
-    segment = common_pb2.Segment(segment_id="vs-00004343-00007084", start_s=truth[1].start_s, end_s=truth[1].end_s)
-    media = cut_clip(video, pcm, rate, segment, tmp_path, "fast", 23, 0.1)
-    assert (
-        media.sync_ok and media.flags == [] and abs(media.audio_duration_s - (segment.end_s - segment.start_s)) <= 0.1
-    )
-    with wave.open(str(media.wav)) as w:
-        assert w.getnframes() == round(segment.end_s * rate) - round(segment.start_s * rate)
-        assert np.array_equal(
-            np.frombuffer(w.readframes(w.getnframes()), "<i2"),
-            pcm[round(segment.start_s * rate) : round(segment.end_s * rate)],
-        )
+    segments = [common_pb2.Segment(segment_id=f"vs-{i}", start_s=t.start_s, end_s=t.end_s) for i, t in enumerate(truth)]
+    clips = list(cut_clips(video, pcm, rate, segments, tmp_path, CatalogConfig()))
+    assert sorted(m.segment_id for m in clips) == sorted(s.segment_id for s in segments)
+    for media, segment in zip(sorted(clips, key=lambda m: m.segment_id), segments):
+        assert media.sync_ok and media.flags == []
+        assert media.audio_duration_s == pytest.approx(segment.end_s - segment.start_s, abs=2e-3)  # its samples
+        with wave.open(str(media.wav)) as w:
+            assert w.getnframes() == round(segment.end_s * rate) - round(segment.start_s * rate)
+            assert np.array_equal(
+                np.frombuffer(w.readframes(w.getnframes()), "<i2"),
+                pcm[round(segment.start_s * rate) : round(segment.end_s * rate)],
+            )
 
 
-def frame_hashes(path, *args) -> list[str]:
+def decoded_frames(path, *args) -> np.ndarray:
     out = subprocess.run(
-        ["ffmpeg", "-v", "error", *args, "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return [line.split(",")[-1].strip() for line in out.stdout.splitlines() if line.startswith("0,")]
+        ["ffmpeg", "-v", "error", *args, "-i", str(path), "-map", "0:v", "-fps_mode", "passthrough", "-f", "rawvideo",
+         "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(out, np.uint8).reshape(-1, 120, 160).astype(np.int16)
 
 
-def test_an_h264_aac_source_gives_stream_copies_with_exactly_the_segments_frames(tmp_path, speech_sample):
-    video, truth = speech_sample
-    assert stream_copyable(video)
+def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
+    """Adjacent, overlapping and far-apart segments, boundaries on and between frames: a clip has the
+    frames whose time lies in its span (read with edit lists ignored, as decord does), the first of
+    them a keyframe, each nearest to the source frame it encodes."""
+    video = tmp_path / "moving.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=20"]
+    cmd += ["-f", "lavfi", "-i", "sine=duration=20:sample_rate=44100", "-c:v", "libx264", "-g", "250", "-c:a", "aac"]
+    subprocess.run([*cmd, str(video)], check=True)
+    spans = [(1.2, 2.5), (2.5, 3.013), (3.3, 4.1), (4.0, 4.9), (15.05, 16.0)]
+    segments = [common_pb2.Segment(segment_id=f"vm-{i}", start_s=a, end_s=b) for i, (a, b) in enumerate(spans)]
     pcm = np.zeros(16000 * 20, np.int16)
-    segment = common_pb2.Segment(segment_id="vs-copy", start_s=truth[1].start_s, end_s=truth[1].end_s)
-    media = cut_clip(video, pcm, 16000, segment, tmp_path, "fast", 23, 0.1, copy=True)
-    assert media.sync_ok and media.flags == ["stream_copy"]
-    source = frame_hashes(video)
-    fps = 25
-    first = math.ceil(segment.start_s * fps - 1e-6)
-    # The decoded clip is the source's own frames from the segment's start, bit for bit (no re-encode).
-    clip = frame_hashes(media.mp4)
-    assert clip == source[first : first + len(clip)]
-    assert abs(len(clip) / fps - (segment.end_s - segment.start_s)) <= 1 / fps + 1e-6
+    config = CatalogConfig(group_gap_s=2.0, cut_workers=2)
+    clips = {m.segment_id: m for m in cut_clips(video, pcm, 16000, segments, tmp_path, config)}
+    source = decoded_frames(video)
+    for segment in segments:
+        media = clips[segment.segment_id]
+        assert media.sync_ok and media.audio_duration_s == pytest.approx(segment.end_s - segment.start_s, abs=2e-3)
+        first, end = math.ceil(segment.start_s * 25 - 1e-6), math.ceil(segment.end_s * 25 - 1e-6)
+        frames = decoded_frames(media.mp4, "-ignore_editlist", "1")
+        assert len(frames) == end - first, segment
+        packets = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags", "-of", "csv=p=0",
+             str(media.mp4)], capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert packets[0].startswith("K")
+        for offset in (0, len(frames) - 1):
+            nearest = np.argmin([np.abs(frames[offset] - source[i]).mean() for i in range(len(source))])
+            assert nearest == first + offset, (segment, offset)
+
+
+def test_segments_group_while_the_silence_between_is_short_and_the_group_bounded():
+    s = lambda a, b: common_pb2.Segment(segment_id=f"v-{a}", start_s=a, end_s=b)  # noqa: E731
+    groups = span_groups([s(12, 14), s(0, 2), s(2, 4), s(5, 9), s(30, 40), s(41, 75)], max_gap_s=2.0, max_span_s=60)
+    assert [[x.start_s for x in g] for g in groups] == [[0, 2, 5], [12], [30, 41]]
+    assert [len(g) for g in span_groups([s(i, i + 1) for i in range(10)], 2.0, max_span_s=4)] == [4, 4, 2]
 
 
 def ffprobe_audio_s(path) -> float:
@@ -137,20 +160,7 @@ def test_the_sync_check_reads_the_audio_duration_ffprobe_gives(tmp_path, speech_
         audio_duration(text)
 
 
-def test_copies_start_only_shortly_after_a_keyframe_of_an_h264_source(tmp_path):
-    h264, mpeg4 = tmp_path / "gop2.mp4", tmp_path / "old.mp4"
-    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=7"]
-    cmd += ["-f", "lavfi", "-i", "sine=duration=7", "-c:a", "aac"]
-    subprocess.run([*cmd, "-c:v", "libx264", "-g", "50", "-sc_threshold", "0", str(h264)], check=True)
-    subprocess.run([*cmd, "-c:v", "mpeg4", str(mpeg4)], check=True)
-    keyframes = copy_keyframes(h264)
-    assert keyframes == pytest.approx([0, 2, 4, 6])
-    assert preroll_s(keyframes, 4.0) == pytest.approx(0) and preroll_s(keyframes, 5.5) == pytest.approx(1.5)
-    assert preroll_s([], 1.0) == math.inf
-    assert copy_keyframes(mpeg4) == [] and not stream_copyable(tmp_path / "missing.mp4")
-
-
-def test_a_clip_whose_audio_runs_out_is_recut_then_flagged(tmp_path, speech_sample):
+def test_a_clip_whose_audio_runs_out_is_flagged(tmp_path, speech_sample):
     """Audio ends at 2 s in a 6 s video: the 1-5 s clip cannot be in sync."""
     short = tmp_path / "short.mp4"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6"]
@@ -158,8 +168,8 @@ def test_a_clip_whose_audio_runs_out_is_recut_then_flagged(tmp_path, speech_samp
     subprocess.run(cmd, check=True)
     pcm = np.zeros(16000 * 6, np.int16)
     segment = common_pb2.Segment(segment_id="vs-00001000-00005000", start_s=1.0, end_s=5.0)
-    media = cut_clip(short, pcm, 16000, segment, tmp_path, "fast", 23, 0.1)
-    assert not media.sync_ok and media.flags == ["recut", "out_of_sync"] and media.audio_duration_s < 1.5
+    (media,) = cut_clips(short, pcm, 16000, [segment], tmp_path, CatalogConfig())
+    assert not media.sync_ok and media.flags == ["out_of_sync"] and media.audio_duration_s < 1.5
 
 
 def test_migrations_match_the_models(tmp_path):

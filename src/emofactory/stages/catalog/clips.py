@@ -1,32 +1,32 @@
-"""Clip media for one kept segment: an MP4 with video and audio, a sample-exact 16 kHz mono WAV cut
-from the audio stage's PCM, and the sync check of seed 003 §3.1: |duration(audio) - (t_end -
-t_start)| <= tolerance, else one accurate re-encoded cut, else the clip is flagged.
+"""Clip media for the kept segments of one video: MP4s with video and audio, sample-exact 16 kHz mono
+WAVs cut from the audio stage's PCM, and the sync check of seed 003 §3.1: |duration(audio) - (t_end -
+t_start)| <= tolerance, else the clip is flagged.
 
-The MP4 is a stream copy where the source is already H.264 (yuv420p) and AAC and a keyframe lies
-shortly before the segment: the clip starts at that keyframe and an edit list makes players and
-decoders (FFmpeg, and what is built on it) show exactly the segment's frames, unchanged. No
-re-encode, so no quality loss and about 6x less time; the frames before the segment are extra
-bytes, hence the bound on them. Other clips are encoded with x264 (seed 000 §4.2's fast preset)."""
+The MP4s are cut a group of nearby segments at a time, from one decode (`encode.cut_group`), on
+as many threads as cores. Their frames and samples are exactly the span's, so the accurate re-cut
+seed 003 makes of a clip out of sync would give the same file: only a source whose audio stops
+short fails the check, and is flagged."""
 
 from __future__ import annotations
 
-import bisect
-import math
+import os
 import struct
-import subprocess
 import wave
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
 from emofactory.core.errors import PermanentError
+from emofactory.stages.catalog.encode import cut_group
 from emofactory.v1 import common_pb2
 
 
 @dataclass
 class ClipMedia:
+    segment_id: str
     mp4: Path
     wav: Path
     audio_duration_s: float
@@ -43,62 +43,20 @@ def cut_wav(pcm: np.ndarray, rate: int, start_s: float, end_s: float, out: Path)
     return out
 
 
-def stream_copyable(video: Path) -> bool:
-    """H.264 yuv420p video and AAC audio (or none): what the x264 path would make, so clips can be
-    copies."""
-    try:
-        streams = ffmpeg.probe(str(video)).get("streams", [])
-    except ffmpeg.Error:
-        return False
-    pictures = [s for s in streams if s.get("codec_type") == "video"]
-    sounds = [s for s in streams if s.get("codec_type") == "audio"]
-    return (
-        bool(pictures)
-        and (pictures[0].get("codec_name"), pictures[0].get("pix_fmt")) == ("h264", "yuv420p")
-        and all(s.get("codec_name") == "aac" for s in sounds[:1])
-    )
-
-
-def copy_keyframes(video: Path) -> list[float]:
-    """Times of the source's keyframes, where stream copies can start; none when its codecs are not
-    what the x264 path makes (read from the packets, nothing is decoded)."""
-    if not stream_copyable(video):
-        return []
-    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags"]
-    result = subprocess.run([*command, "-of", "csv=p=0", str(video)], capture_output=True, text=True)
-    times = []
-    for line in result.stdout.splitlines():
-        pts, _, flags = line.partition(",")
-        if "K" in flags and pts not in ("", "N/A"):
-            times.append(float(pts))
-    return sorted(times)
-
-
-def preroll_s(keyframes: list[float], start_s: float) -> float:
-    """Seconds a stream copy starting at `start_s` carries before it (inf: no keyframe before)."""
-    i = bisect.bisect_right(keyframes, start_s + 1e-6) - 1
-    return start_s - keyframes[i] if i >= 0 else math.inf
-
-
-def cut_mp4(
-    video: Path, start_s: float, end_s: float, out: Path, preset: str, crf: int, exact: bool = False, copy: bool = False
-) -> Path:
-    """Input seeking (fast) by default; `exact` decodes from the start of the file up to the cut;
-    `copy` copies the streams (the muxer writes the edit list)."""
-    span = ["-ss", f"{start_s:.3f}", "-t", f"{end_s - start_s:.3f}"]
-    inputs = ["-i", str(video), *span] if exact else [*span, "-i", str(video)]
-    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs, "-map", "0:v:0?", "-map", "0:a:0?"]
-    if copy:
-        command += ["-c", "copy"]
-    else:
-        command += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
-        command += ["-c:a", "aac", "-b:a", "128k"]
-    command += ["-movflags", "+faststart", str(out)]
-    result = subprocess.run(command, capture_output=True)
-    if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
-        raise PermanentError(f"could not cut the clip {start_s:.2f}-{end_s:.2f} s: {' | '.join(lines[-3:])}")
-    return out
+def span_groups(segments, max_gap_s: float, max_span_s: float) -> list[list]:
+    """Segments in time order, grouped for one decode each: a group goes on while the next segment
+    starts at most `max_gap_s` after the group's end (so little silence is decoded for nothing), and
+    spans at most `max_span_s` (so the groups of a long video keep every core busy)."""
+    groups: list[list] = []
+    for segment in sorted(segments, key=lambda s: s.start_s):
+        if groups:
+            group = groups[-1]
+            near = segment.start_s - max(s.end_s for s in group) <= max_gap_s
+            if near and segment.end_s - group[0].start_s <= max_span_s:
+                group.append(segment)
+                continue
+        groups.append([segment])
+    return groups
 
 
 def _boxes(data: bytes, start: int, end: int):
@@ -155,21 +113,24 @@ def audio_duration(path: Path) -> float:
         raise PermanentError(f"cannot read the clip's audio in {path.name}: {exc}") from exc
 
 
-def cut_clip(
-    video: Path, pcm: np.ndarray, rate: int, segment: common_pb2.Segment, out_dir: Path, preset: str, crf: int,
-    tolerance_s: float, copy: bool = False,
-) -> ClipMedia:  # fmt: skip
-    span = segment.end_s - segment.start_s
-    mp4 = out_dir / f"{segment.segment_id}.mp4"
-    wav = cut_wav(pcm, rate, segment.start_s, segment.end_s, out_dir / f"{segment.segment_id}.wav")
-    cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf, copy=copy)
+def checked_clip(mp4: Path, pcm: np.ndarray, rate: int, segment: common_pb2.Segment, tolerance_s: float) -> ClipMedia:
+    """The clip's WAV beside its MP4, and the sync check."""
+    wav = cut_wav(pcm, rate, segment.start_s, segment.end_s, mp4.with_suffix(".wav"))
     duration = audio_duration(mp4)
-    flags = ["stream_copy"] if copy else []
-    if abs(duration - span) > tolerance_s:
-        cut_mp4(video, segment.start_s, segment.end_s, mp4, preset, crf, exact=True)
-        duration = audio_duration(mp4)
-        flags = ["recut"]
-    ok = abs(duration - span) <= tolerance_s
-    if not ok:
-        flags.append("out_of_sync")
-    return ClipMedia(mp4, wav, duration, ok, flags)
+    ok = abs(duration - (segment.end_s - segment.start_s)) <= tolerance_s
+    return ClipMedia(segment.segment_id, mp4, wav, duration, ok, [] if ok else ["out_of_sync"])
+
+
+def cut_clips(video: Path, pcm: np.ndarray, rate: int, segments, out_dir: Path, config) -> Iterator[ClipMedia]:
+    """Every segment's clip (`config`: the catalog's), a group's clips as soon as that group is cut, so
+    the caller can store them and free the space: the groups encoded side by side (FFmpeg's
+    libraries do the work, without the GIL)."""
+    groups = span_groups(segments, config.group_gap_s, config.group_max_s)
+
+    def one(group: list) -> list[ClipMedia]:
+        mp4s = cut_group(video, group, out_dir, config.preset, config.crf)
+        return [checked_clip(mp4s[s.segment_id], pcm, rate, s, config.sync_tolerance_s) for s in group]
+
+    with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:
+        for clips in pool.map(one, groups):
+            yield from clips

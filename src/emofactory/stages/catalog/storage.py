@@ -6,9 +6,7 @@ and in sync (by any job) is not cut again."""
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,7 +14,7 @@ from sqlalchemy import select
 from emofactory.core.media import read_pcm
 from emofactory.core.store import object_key
 from emofactory.stages.catalog import db
-from emofactory.stages.catalog.clips import copy_keyframes, cut_clip, preroll_s
+from emofactory.stages.catalog.clips import ClipMedia, cut_clips
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.records import clip_rows, video_row
 from emofactory.v1 import events_pb2
@@ -36,6 +34,16 @@ def _already_cut(session, store, segment_id: str) -> db.Clip | None:
     return None
 
 
+def store_clip(store, video_id: str, row: db.Clip, media: ClipMedia) -> None:
+    """The clip's media under its segment's keys, noted on its row; the local files removed."""
+    row.mp4_key = store.put_file(object_key(video_id, "catalog", f"{row.segment_id}.mp4"), media.mp4, "video/mp4").key
+    row.wav_key = store.put_file(object_key(video_id, "catalog", f"{row.segment_id}.wav"), media.wav, "audio/wav").key
+    row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
+    row.flags += media.flags
+    media.mp4.unlink()
+    media.wav.unlink()
+
+
 def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
     """Writes the video's rows and the kept clips' media; returns (clips, clips out of sync)."""
     Session = db.sessions(config.database_url)
@@ -49,34 +57,16 @@ def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, confi
         if todo:
             video = store.get_file(envelope.video, Path(tmp) / "source")
             pcm, rate = read_pcm(store.get_file(envelope.audio, Path(tmp) / "audio.wav"))
-            keyframes = copy_keyframes(video) if config.stream_copy else []
+            segments = {s.segment_id: s for s in event.segments}
+            rows_of = {r.segment_id: r for r in todo}
+            for media in cut_clips(video, pcm, rate, [segments[s] for s in rows_of], Path(tmp), config):
+                store_clip(store, envelope.video_id, rows_of[media.segment_id], media)
         for row in kept:
             previous = done[row.clip_id]
             if previous is not None:
                 row.mp4_key, row.wav_key = previous.mp4_key, previous.wav_key
                 row.sync_ok, row.audio_duration_s = previous.sync_ok, previous.audio_duration_s
                 row.flags += [f for f in previous.flags if not f.startswith(("vision:", "asr:"))]
-        segments = {s.segment_id: s for s in event.segments}
-
-        def cut_and_store(row: db.Clip) -> None:
-            segment = segments[row.segment_id]
-            copy = preroll_s(keyframes, segment.start_s) <= config.copy_max_preroll_s
-            media = cut_clip(
-                video, pcm, rate, segment, Path(tmp), config.preset, config.crf, config.sync_tolerance_s, copy
-            )
-            row.mp4_key = store.put_file(
-                object_key(envelope.video_id, "catalog", f"{row.segment_id}.mp4"), media.mp4, "video/mp4"
-            ).key
-            row.wav_key = store.put_file(
-                object_key(envelope.video_id, "catalog", f"{row.segment_id}.wav"), media.wav, "audio/wav"
-            ).key
-            row.sync_ok, row.audio_duration_s = media.sync_ok, media.audio_duration_s
-            row.flags += media.flags
-            media.mp4.unlink()
-            media.wav.unlink()
-
-        with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:
-            list(pool.map(cut_and_store, todo))  # FFmpeg does the work; threads only wait on it
         session.merge(video_row(event, info, config.group_fields))
         for row in rows:
             session.merge(row)
