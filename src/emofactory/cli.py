@@ -7,6 +7,7 @@
     emofactory release NAME --out DIR    a release from what the catalog holds
     emofactory eval LABELLED --out DIR   the labels measured on a labelled set (in this process)
     emofactory calibrate EVAL_JSON       the fusion's temperatures fitted on an eval's report
+    emofactory review tasks / agreement  a release out to Label Studio; people's labels back: majority, kappa
 
 \b
 Sources: http(s) URLs (videos, playlists), local files, s3:// URIs, or `search:kw1,kw2`.
@@ -430,6 +431,57 @@ def calibrate(report, modalities, out) -> None:
         console.print(f"  held-out speakers ({held['speakers']}): NLL {held['nll']:.3f}", highlight=False)
     Path(out).write_text(settings_file(found))
     console.print(f"written {out}: run with --config {out} (or EMO_CONFIG), or copy its labeler section")
+
+
+@main.group()
+def review() -> None:
+    """Human validation (seed 003, App. C.1): a release's clips out to Label Studio, people's labels
+    back in: each clip's majority, Fleiss' kappa, and how often the factory's label is theirs."""
+
+
+@review.command("tasks")
+@click.argument("release_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--media-url", required=True, help="Where the annotators' browsers find the release folder.")
+@click.option("--out", default="tasks.json", show_default=True, type=click.Path(dir_okay=False))
+def review_tasks(release_dir, media_url, out) -> None:
+    """Write RELEASE_DIR's clips as Label Studio tasks, and the labeling configuration beside them."""
+    from emofactory.review.labelstudio import label_config, tasks
+
+    manifest = json.loads((Path(release_dir) / "manifest.json").read_text())
+    Path(out).write_text(json.dumps(tasks(manifest, media_url), indent=1, ensure_ascii=False))
+    config = Path(out).with_suffix(".xml")
+    config.write_text(label_config())
+    console.print(f"{len(manifest['clips'])} tasks in {out}; labeling configuration in {config}", highlight=False)
+
+
+@review.command("agreement")
+@click.argument("export", type=click.Path(exists=True, dir_okay=False))
+@click.option("--release", "release_dir", type=click.Path(exists=True, file_okay=False), help="Compare its labels.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the figures and majorities as JSON.")
+def review_agreement(export, release_dir, out) -> None:
+    """People's labels from a Label Studio JSON EXPORT: majorities, Fleiss' kappa overall and per
+    class, and with --release how often the factory's labels are the people's."""
+    from emofactory.review.agreement import summary
+    from emofactory.review.labelstudio import annotations
+
+    try:
+        found = annotations(json.loads(Path(export).read_text()))
+    except (ValueError, AttributeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{export}: {exc}") from exc
+    factory = None
+    if release_dir:
+        clips = json.loads((Path(release_dir) / "manifest.json").read_text())["clips"]
+        factory = {c["clip_id"]: c["label"] for c in clips}
+    result = summary(found, factory)
+    console.print(f"{result['clips']} clips, {result['ambiguous']} ambiguous (no majority)", highlight=False)
+    if "kappa" in result:
+        console.print(f"Fleiss' kappa {result['kappa']:.3f}", highlight=False)
+        for name, kappa in result["kappa_per_class"].items():
+            console.print(f"  {name}: {'-' if kappa is None else f'{kappa:.3f}'}", highlight=False)
+    if result.get("factory_agrees") is not None:
+        console.print(f"the factory's label is the majority's for {result['factory_agrees']:.1%}", highlight=False)
+    if out:
+        Path(out).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
