@@ -42,6 +42,17 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
     return info
 
 
+def display_rotation(path: Path | str) -> int:
+    """Degrees the first video stream is turned for display (its display matrix, as phones record
+    portrait video), counterclockwise, a multiple of 90; 0 when none."""
+    try:
+        streams = ffmpeg.probe(str(path), select_streams="v:0").get("streams", [])
+    except ffmpeg.Error as exc:
+        raise PermanentError(f"not a readable media file: {ffmpeg_reason(exc)}") from exc
+    turns = [d.get("rotation", 0) for s in streams[:1] for d in s.get("side_data_list", [])]
+    return round(float(next((t for t in turns if t), 0)) / 90) % 4 * 90
+
+
 def _is_cover(stream: dict) -> bool:
     return bool(stream.get("disposition", {}).get("attached_pic"))
 

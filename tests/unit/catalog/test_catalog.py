@@ -126,6 +126,43 @@ def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
             assert nearest == first + offset, (segment, offset)
 
 
+def video_size(path) -> str:
+    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height"]
+    return subprocess.run([*command, "-of", "csv=p=0", str(path)], capture_output=True, text=True).stdout.strip()
+
+
+def test_portrait_phone_video_comes_out_upright_and_odd_sizes_even(tmp_path):
+    """A display matrix (phones record portrait this way) is applied to the pixels, as FFmpeg's
+    autorotate does, so readers that ignore it see the clip upright; 4:4:4 at 161x121 becomes
+    4:2:0 at 160x120."""
+    plain, turned, odd = tmp_path / "plain.mp4", tmp_path / "turned.mp4", tmp_path / "odd.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4"]
+    subprocess.run([*cmd, "-c:v", "libx264", str(plain)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(turned)],
+        check=True,
+    )
+    subprocess.run(
+        [*cmd[:-1], "testsrc2=size=161x121:rate=25:duration=4", "-c:v", "libx264", "-pix_fmt", "yuv444p", str(odd)],
+        check=True,
+    )
+    segment = common_pb2.Segment(segment_id="vr-0", start_s=1.0, end_s=2.0)
+    pcm = np.zeros(16000 * 4, np.int16)
+    (clip,) = cut_clips(turned, pcm, 16000, [segment], tmp_path, CatalogConfig())
+    assert video_size(clip.mp4) == "120,160"
+    upright = np.frombuffer(
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(turned), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                       capture_output=True, check=True).stdout, np.uint8,
+    ).reshape(-1, 160, 120).astype(np.int16)  # fmt: skip
+    first = np.frombuffer(
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip.mp4), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt",
+                        "gray", "-"], capture_output=True, check=True).stdout, np.uint8,
+    ).reshape(160, 120).astype(np.int16)  # fmt: skip
+    assert np.argmin([np.abs(first - f).mean() for f in upright]) == 25
+    (even,) = cut_clips(odd, pcm, 16000, [segment], tmp_path, CatalogConfig())
+    assert video_size(even.mp4) == "160,120" and even.flags == ["out_of_sync"]  # no audio track to be in sync
+
+
 def test_segments_group_while_the_silence_between_is_short_and_the_group_bounded():
     s = lambda a, b: common_pb2.Segment(segment_id=f"v-{a}", start_s=a, end_s=b)  # noqa: E731
     groups = span_groups([s(12, 14), s(0, 2), s(2, 4), s(5, 9), s(30, 40), s(41, 75)], max_gap_s=2.0, max_span_s=60)

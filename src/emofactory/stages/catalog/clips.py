@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emofactory.core.errors import PermanentError
+from emofactory.core.media import display_rotation
 from emofactory.stages.catalog.encode import cut_group
 from emofactory.v1 import common_pb2
 
@@ -126,9 +127,10 @@ def cut_clips(video: Path, pcm: np.ndarray, rate: int, segments, out_dir: Path, 
     the caller can store them and free the space: the groups encoded side by side (FFmpeg's
     libraries do the work, without the GIL)."""
     groups = span_groups(segments, config.group_gap_s, config.group_max_s)
+    turns = display_rotation(video) // 90
 
     def one(group: list) -> list[ClipMedia]:
-        mp4s = cut_group(video, group, out_dir, config.preset, config.crf)
+        mp4s = cut_group(video, group, out_dir, config.preset, config.crf, turns)
         return [checked_clip(mp4s[s.segment_id], pcm, rate, s, config.sync_tolerance_s) for s in group]
 
     with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:

@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 from emofactory.core.errors import PermanentError
 
@@ -21,17 +22,21 @@ VIDEO_TIME_BASE = Fraction(1, 90000)
 
 class ClipWriter:
     """One clip's MP4: H.264 (yuv420p) from the frames it is given, AAC from the samples. The first
-    frame is at time 0, the first sample too; the frame lies less than a frame after the span's start."""
+    frame is at time 0, the first sample too; the frame lies less than a frame after the span's start.
+    Frames are turned upright as the source's display matrix says (`turns` quarter turns,
+    counterclockwise, as FFmpeg's autorotate does), and cropped by a pixel to even sizes."""
 
-    def __init__(self, path: Path, start_s: float, end_s: float, video, audio, preset: str, crf: int):
-        self.path, self.start_s, self.end_s = path, start_s, end_s
+    def __init__(self, path: Path, span: tuple[float, float], video, audio, preset: str, crf: int, turns: int = 0):
+        self.path, (self.start_s, self.end_s), self.turns = path, span, turns
         self.out = av.open(str(path), "w", options={"movflags": "+faststart"})
         self.video = self.audio = None
         self.first_frame_s: float | None = None
         self.samples = 0
         if video is not None:
+            width, height = video.codec_context.width, video.codec_context.height
+            width, height = (height, width) if turns % 2 else (width, height)
             self.video = self.out.add_stream("libx264", rate=video.average_rate or 25)
-            self.video.width, self.video.height = video.codec_context.width, video.codec_context.height
+            self.video.width, self.video.height = width - width % 2, height - height % 2
             self.video.pix_fmt = "yuv420p"
             self.video.time_base = VIDEO_TIME_BASE
             self.video.options = {"preset": preset, "crf": str(crf)}
@@ -46,7 +51,12 @@ class ClipWriter:
     def add_frame(self, frame: av.VideoFrame, time_s: float) -> None:
         if self.first_frame_s is None:
             self.first_frame_s = time_s
-        frame = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+        if self.turns:
+            upright = np.rot90(frame.to_ndarray(format="rgb24"), self.turns)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(upright), format="rgb24")
+        size = (self.video.width, self.video.height)
+        if frame.format.name != "yuv420p" or (frame.width, frame.height) != size:
+            frame = frame.reformat(*size, format="yuv420p")
         frame.pts, frame.time_base = round((time_s - self.first_frame_s) / VIDEO_TIME_BASE), VIDEO_TIME_BASE
         self.out.mux(self.video.encode(frame))
 
@@ -75,8 +85,8 @@ class ClipWriter:
         return self.path
 
 
-def cut_group(video: Path, group: list, out_dir: Path, preset: str, crf: int) -> dict[str, Path]:
-    """The group's clips (segments in time order), by segment id."""
+def cut_group(video: Path, group: list, out_dir: Path, preset: str, crf: int, turns: int = 0) -> dict[str, Path]:
+    """The group's clips (segments in time order), by segment id; `turns`: see ClipWriter."""
     end = max(s.end_s for s in group)
     starts = [s.start_s for s in group]
     try:
@@ -86,7 +96,7 @@ def cut_group(video: Path, group: list, out_dir: Path, preset: str, crf: int) ->
             if picture is not None:
                 picture.thread_type = "AUTO"
             clips = [
-                ClipWriter(out_dir / f"{s.segment_id}.mp4", s.start_s, s.end_s, picture, sound, preset, crf)
+                ClipWriter(out_dir / f"{s.segment_id}.mp4", (s.start_s, s.end_s), picture, sound, preset, crf, turns)
                 for s in group
             ]
             source.seek(max(0, int(group[0].start_s / av.time_base)), backward=True)  # the keyframe before
