@@ -31,6 +31,7 @@ from emofactory.core.channels import open_channel
 from emofactory.core.jobs import SETTLED
 from emofactory.core.media import probe
 from emofactory.local import LocalStack
+from emofactory.stages.asr.config import AsrConfig
 from emofactory.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 
 OUT = Path(__file__).parent / "out"
@@ -137,7 +138,7 @@ def main() -> None:
         with LocalStack(tmp / "stack", env=stack_env()) as stack:
             os.environ.update(stack.env())
             runs = {}
-            for name, engine in (("without_asr", "none"), ("with_asr", "sphinx")):
+            for name, engine in (("without_asr", "none"), ("with_asr", AsrConfig().engine)):  # the default ASR
                 before = stage_seconds(stack)
                 seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine)
                 assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
@@ -160,7 +161,7 @@ def main() -> None:
     rows = [
         ("decode floor (ffmpeg -f null)", floor),
         ("pipeline end to end, ASR off", e2e),
-        ("pipeline end to end, sphinx ASR", report["pipeline"]["with_asr"]["seconds"]),
+        ("pipeline end to end, default ASR", report["pipeline"]["with_asr"]["seconds"]),
         ("sequential baseline (same work)", report["baseline"]["seconds"]),
     ]
     print(f"\nvideo: {video.name}, {duration:.1f} s\n")
@@ -169,7 +170,7 @@ def main() -> None:
         print(f"{name:36s} {seconds:8.2f} {duration / seconds:10.1f}x {seconds / floor:7.2f}")
     print(f"\nspeed-up over the sequential baseline: {report['baseline']['seconds'] / e2e:.2f}x")
     print("busy seconds per stage in the pipeline (ASR off):", report["pipeline"]["without_asr"]["stages"])
-    print("busy seconds per stage in the pipeline (sphinx):", report["pipeline"]["with_asr"]["stages"])
+    print("busy seconds per stage in the pipeline (default ASR):", report["pipeline"]["with_asr"]["stages"])
     s = report["scaling"]
     print(f"scaling, {s['videos']} videos of {s['video_s']} s, {s['stage']}: 1 replica {s['1 replica']} s,"
           f" 2 replicas {s['2 replicas']} s ({s['1 replica'] / s['2 replicas']:.2f}x)")  # fmt: skip
