@@ -78,51 +78,65 @@ class ClipWriter:
         self.out.mux(self.audio.encode(frame))
 
     def close(self) -> Path:
-        for stream in (self.video, self.audio):
-            if stream is not None:
-                self.out.mux(stream.encode(None))
-        self.out.close()
+        """Flushes the encoders and finishes the file (once)."""
+        if self.out is not None:
+            for stream in (self.video, self.audio):
+                if stream is not None:
+                    self.out.mux(stream.encode(None))
+            self.out.close()
+            self.out = None
         return self.path
+
+    def abandon(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
 
 
 def cut_group(video: Path, group: list, out_dir: Path, preset: str, crf: int, turns: int = 0) -> dict[str, Path]:
     """The group's clips (segments in time order), by segment id; `turns`: see ClipWriter."""
     end = max(s.end_s for s in group)
-    starts = [s.start_s for s in group]
+    clips: list[ClipWriter] = []
     try:
         with av.open(str(video)) as source:
             picture = source.streams.video[0] if source.streams.video else None
             sound = source.streams.audio[0] if source.streams.audio else None
             if picture is not None:
                 picture.thread_type = "AUTO"
-            clips = [
-                ClipWriter(out_dir / f"{s.segment_id}.mp4", (s.start_s, s.end_s), picture, sound, preset, crf, turns)
-                for s in group
-            ]
+            for s in group:
+                path = out_dir / f"{s.segment_id}.mp4"
+                clips.append(ClipWriter(path, (s.start_s, s.end_s), picture, sound, preset, crf, turns))
             source.seek(max(0, int(group[0].start_s / av.time_base)), backward=True)  # the keyframe before
-            _route(source, [x for x in (picture, sound) if x is not None], clips, starts, end)
+            _route(source, [x for x in (picture, sound) if x is not None], clips, end)
             return {s.segment_id: clip.close() for s, clip in zip(group, clips)}
     except (av.FFmpegError, ValueError) as exc:
+        for clip in clips:
+            clip.abandon()
         raise PermanentError(f"could not cut the clips {group[0].start_s:.2f}-{end:.2f} s: {exc}") from exc
 
 
-def _route(source, streams: list, clips: list[ClipWriter], starts: list[float], end: float) -> None:
-    """Hands each decoded frame to the clips whose span holds it, until every stream is past `end`."""
-    running = {s.type for s in streams}
+def _route(source, streams: list, clips: list[ClipWriter], end: float) -> None:
+    """Hands each decoded frame to the clips whose span holds it, until every stream is past `end`.
+    A clip is finished as soon as every stream is past it, so a long group holds few encoders."""
+    starts = [c.start_s for c in clips]
+    past = {s.type: -math.inf for s in streams}  # how far each stream has been decoded
+    open_from = 0  # clips before this one are finished
     for frame in source.decode(*streams):
         if frame.time is None:
             continue
         time_s, sound = float(frame.time), isinstance(frame, av.AudioFrame)
-        if time_s >= end:
-            running.discard("audio" if sound else "video")
-            if not running:
-                return
-        elif sound:
+        if sound and time_s < end:
             span_end = time_s + frame.samples / frame.sample_rate
-            for clip in clips[: bisect.bisect_left(starts, span_end)]:
+            for clip in clips[open_from : bisect.bisect_left(starts, span_end)]:
                 if clip.end_s > time_s:
                     clip.add_samples(frame, time_s)
-        else:
-            for clip in clips[: bisect.bisect_right(starts, time_s)]:
+        elif time_s < end:
+            for clip in clips[open_from : bisect.bisect_right(starts, time_s)]:
                 if clip.end_s > time_s:
                     clip.add_frame(frame, time_s)
+        past["audio" if sound else "video"] = time_s
+        while open_from < len(clips) and clips[open_from].end_s <= min(past.values()):
+            clips[open_from].close()
+            open_from += 1
+        if open_from == len(clips):
+            return
