@@ -30,6 +30,17 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, Message], Awaitable[None]]
 
 
+class _QuietTlsEof(logging.Filter):
+    """nats-py keeps its side open at EOF, which asyncio's TLS transport cannot do and says so at
+    every reconnect or close: noise, not a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "eof_received() has no effect when using ssl" not in record.getMessage()
+
+
+logging.getLogger("asyncio").addFilter(_QuietTlsEof())
+
+
 async def connect(config: BusConfig, name: str, reconnects: int = -1):
     """A NATS connection with the configured credentials; `reconnects` -1: forever once connected (a
     worker). A first connection is tried once, without reconnects (nats-py would otherwise retry it
