@@ -433,6 +433,11 @@ def calibrate(report, modalities, out) -> None:
     console.print(f"written {out}: run with --config {out} (or EMO_CONFIG), or copy its labeler section")
 
 
+def release_manifest(release_dir: str) -> dict:
+    """The manifest.json of a release folder, as `emofactory release` / `run` write it."""
+    return json.loads((Path(release_dir) / "manifest.json").read_text())
+
+
 @main.group()
 def review() -> None:
     """Human validation (seed 003, App. C.1): a release's clips out to Label Studio, people's labels
@@ -447,7 +452,7 @@ def review_tasks(release_dir, media_url, out) -> None:
     """Write RELEASE_DIR's clips as Label Studio tasks, and the labeling configuration beside them."""
     from emofactory.review.labelstudio import label_config, tasks
 
-    manifest = json.loads((Path(release_dir) / "manifest.json").read_text())
+    manifest = release_manifest(release_dir)
     Path(out).write_text(json.dumps(tasks(manifest, media_url), indent=1, ensure_ascii=False))
     config = Path(out).with_suffix(".xml")
     config.write_text(label_config())
@@ -470,8 +475,7 @@ def review_agreement(export, release_dir, out) -> None:
         raise click.ClickException(f"{export}: {exc}") from exc
     factory = None
     if release_dir:
-        clips = json.loads((Path(release_dir) / "manifest.json").read_text())["clips"]
-        factory = {c["clip_id"]: c["label"] for c in clips}
+        factory = {c["clip_id"]: c["label"] for c in release_manifest(release_dir)["clips"]}
     result = summary(found, factory)
     console.print(f"{result['clips']} clips, {result['ambiguous']} ambiguous (no majority)", highlight=False)
     if "kappa" in result:

@@ -19,11 +19,15 @@ def ffmpeg_reason(exc: ffmpeg.Error) -> str:
     return " | ".join(lines[-3:]) or str(exc)
 
 
-def probe(path: Path | str) -> common_pb2.MediaInfo:
+def _ffprobe(path: Path | str, **options) -> dict:
     try:
-        data = ffmpeg.probe(str(path))
+        return ffmpeg.probe(str(path), **options)
     except ffmpeg.Error as exc:
         raise PermanentError(f"not a readable media file: {ffmpeg_reason(exc)}") from exc
+
+
+def probe(path: Path | str) -> common_pb2.MediaInfo:
+    data = _ffprobe(path)
     streams = data.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover(s)), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -45,10 +49,7 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
 def display_rotation(path: Path | str) -> int:
     """Degrees the first video stream is turned for display (its display matrix, as phones record
     portrait video), counterclockwise, a multiple of 90; 0 when none."""
-    try:
-        streams = ffmpeg.probe(str(path), select_streams="v:0").get("streams", [])
-    except ffmpeg.Error as exc:
-        raise PermanentError(f"not a readable media file: {ffmpeg_reason(exc)}") from exc
+    streams = _ffprobe(path, select_streams="v:0").get("streams", [])
     turns = [d.get("rotation", 0) for s in streams[:1] for d in s.get("side_data_list", [])]
     return round(float(next((t for t in turns if t), 0)) / 90) % 4 * 90
 

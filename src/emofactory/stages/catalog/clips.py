@@ -49,14 +49,14 @@ def span_groups(segments, max_gap_s: float, max_span_s: float) -> list[list]:
     starts at most `max_gap_s` after the group's end (so little silence is decoded for nothing), and
     spans at most `max_span_s` (so the groups of a long video keep every core busy)."""
     groups: list[list] = []
+    end = 0.0  # of the last group
     for segment in sorted(segments, key=lambda s: s.start_s):
-        if groups:
-            group = groups[-1]
-            near = segment.start_s - max(s.end_s for s in group) <= max_gap_s
-            if near and segment.end_s - group[0].start_s <= max_span_s:
-                group.append(segment)
-                continue
-        groups.append([segment])
+        if groups and segment.start_s - end <= max_gap_s and segment.end_s - groups[-1][0].start_s <= max_span_s:
+            groups[-1].append(segment)
+            end = max(end, segment.end_s)
+        else:
+            groups.append([segment])
+            end = segment.end_s
     return groups
 
 

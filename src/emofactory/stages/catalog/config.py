@@ -11,12 +11,12 @@ class CatalogConfig:
     # (postgresql+psycopg://user:password@host/db).
     database_url: str = "sqlite:///emofactory-catalog.db"
     # x264 preset of the clip MP4s. Seed 000 §4.2 says fast; veryfast cut the benchmark's 100 clips
-    # 1.9x faster (24 s, not 45 s, on 2 cores) into 7 % fewer bytes at the same crf (bench.catalog).
+    # 1.9x faster (26 s, not 49 s, on 2 cores) into 7 % fewer bytes at the same crf (bench.catalog).
     preset: str = "veryfast"
     crf: int = 23
-    # Clips are encoded a group at a time (clips.span_groups): the next segment joins the group when
-    # at most group_gap_s of silence lies between (encoded and thrown away) and the group spans at
-    # most group_max_s.
+    # Clips are cut a group at a time, from one decode (clips.span_groups): the next segment joins
+    # the group when at most group_gap_s of silence lies between (decoded for nothing) and the group
+    # spans at most group_max_s.
     group_gap_s: float = 2.0
     group_max_s: float = 60.0
     # Groups encoded at once (0: one per core).
