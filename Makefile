@@ -6,15 +6,16 @@ PY := $(VENV)/bin/python
 TRITON_VENV ?= .venv-triton
 GEN := src/emofactory/v1
 PROTOS := $(wildcard proto/emofactory/v1/*.proto)
-APT_PACKAGES := ffmpeg espeak-ng openssl
+APT_PACKAGES := ffmpeg espeak-ng openssl chromium chromium-driver
 
 .PHONY: setup system venv triton-venv proto demo test lint bench stack triton eval image clean
 
 setup: system $(VENV)/.installed $(GEN)/.stamp $(VENV)/bin/helm $(TRITON_VENV)/.installed
 
-# ffmpeg and espeak-ng come from Debian; installed only where missing.
+# ffmpeg, espeak-ng and Chromium (the review page's browser test) come from Debian; installed only
+# where their command is missing (chromium-driver's is chromedriver).
 system:
-	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do command -v $${p/chromium-driver/chromedriver} >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt)"; SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -7,6 +7,7 @@
     emofactory release NAME --out DIR    a release from what the catalog holds
     emofactory eval LABELLED --out DIR   the labels measured on a labelled set (in this process)
     emofactory calibrate EVAL_JSON       the fusion's temperatures fitted on an eval's report
+    emofactory review serve              the review page: people label a release's clips (annotator, results, validate)
     emofactory review tasks / agreement  a release out to Label Studio; people's labels back: majority, kappa
 
 \b
@@ -38,7 +39,7 @@ from emofactory.core.config import StoreConfig, check_settings, load_section
 from emofactory.core.errors import InvalidRequest
 from emofactory.core.jobs import SETTLED
 from emofactory.core.store import ObjectStore
-from emofactory.local import ROOT, LocalStack, state_of
+from emofactory.local import ROOT, LocalStack, state_of, wait_for_signal
 from emofactory.pipeline import NAMES, SETTINGS
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 
@@ -93,7 +94,7 @@ def connected(config_file: str | None = None, local_roots: tuple[str, ...] = ())
     with LocalStack(DATA_DIR.parent / "run", env=env) as stack:
         os.environ.update(stack.env())
         console.print(f"[dim]stack up in {time.monotonic() - started:.1f} s[/dim]")
-        yield {name: stack.address(name) for name in stack.services}
+        yield stack.addresses()
 
 
 @contextlib.contextmanager
@@ -199,6 +200,10 @@ def print_job(job: common_pb2.Job) -> None:
 def make_release(addresses, request: catalog_pb2.CreateReleaseRequest, out: Path) -> catalog_pb2.CreateReleaseResponse:
     with open_channel(addresses["catalog"]) as channel:
         release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateRelease(request, timeout=1800)
+    return download_release(release, out)
+
+
+def download_release(release: catalog_pb2.CreateReleaseResponse, out: Path) -> catalog_pb2.CreateReleaseResponse:
     store = ObjectStore(load_section(StoreConfig, "store"))
     prefix = f"releases/{release.release_id}/"
     for key in store.list_keys(prefix):
@@ -440,8 +445,88 @@ def release_manifest(release_dir: str) -> dict:
 
 @main.group()
 def review() -> None:
-    """Human validation (seed 003, App. C.1): a release's clips out to Label Studio, people's labels
-    back in: each clip's majority, Fleiss' kappa, and how often the factory's label is theirs."""
+    """Human validation (seed 003, App. C.1): people label a release's clips on the catalog's review
+    page (or in Label Studio); each clip's majority, Fleiss' kappa, how often the factory's label is
+    theirs, and a validated release of the clips people confirm."""
+
+
+def add_annotators(addresses, names: tuple[str, ...], lead: bool) -> None:
+    with open_channel(addresses["catalog"]) as channel:
+        for name in names:
+            answer = catalog_pb2_grpc.CatalogServiceStub(channel).AddAnnotator(
+                catalog_pb2.AddAnnotatorRequest(name=name, lead=lead)
+            )
+            role = "lead" if lead else "annotator"
+            console.print(f"{role} [bold]{answer.name}[/bold]: token {answer.token}", highlight=False)
+
+
+@review.command("serve")
+@click.option("--annotator", "annotators", multiple=True, help="Give this person a token (repeat for each).")
+@click.option("--lead", "leads", multiple=True, help="Give this person a lead's token: they also see results.")
+@fail_on_rpc
+def review_serve(annotators, leads) -> None:
+    """The review page of the stack (started for this command where none is up) until Ctrl-C."""
+    with connected() as addresses:
+        add_annotators(addresses, annotators, lead=False)
+        add_annotators(addresses, leads, lead=True)
+        console.print(f"review page: [bold]{addresses['review']}[/bold] (Ctrl-C stops)", highlight=False)
+        wait_for_signal()
+
+
+@review.command("annotator")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--lead", is_flag=True, help="Leads also see the results page.")
+@fail_on_rpc
+def review_annotator(names, lead) -> None:
+    """A sign-in token for each of NAMES on the running stack's review page (a new one replaces the old)."""
+    add_annotators(running_stack(), names, lead)
+
+
+@review.command("results")
+@click.argument("release_id")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the figures and majorities as JSON.")
+@fail_on_rpc
+def review_results(release_id, out) -> None:
+    """What people said about RELEASE_ID's clips on the review page."""
+    with open_channel(running_stack()["catalog"]) as channel:
+        answer = catalog_pb2_grpc.CatalogServiceStub(channel).GetReview(
+            catalog_pb2.GetReviewRequest(release=release_id)
+        )
+    result = MessageToDict(answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    console.print(
+        f"{answer.name}: {answer.complete} of {answer.clips} clips have {answer.needed} labels from"
+        f" {answer.annotators} annotators; {answer.ambiguous} ambiguous",
+        highlight=False,
+    )
+    print_agreement(result)
+    if out:
+        Path(out).write_text(json.dumps(result, indent=1))
+
+
+@review.command("validate")
+@click.argument("release_id")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to download the release to.")
+@click.option("--use-human-label", is_flag=True, help="Keep every clip with a majority, labelled with it.")
+@click.option("--name", default="", help="Default: the reviewed release's name + ' (validated)'.")
+@fail_on_rpc
+def review_validate(release_id, out, use_human_label, name) -> None:
+    """A release of RELEASE_ID's clips whose human majority is the factory's label (or, with
+    --use-human-label, every clip with a majority, labelled with it)."""
+    request = catalog_pb2.CreateValidatedReleaseRequest(release=release_id, use_human_label=use_human_label, name=name)
+    with open_channel(running_stack()["catalog"]) as channel:
+        release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateValidatedRelease(request, timeout=1800)
+    download_release(release, Path(out))
+
+
+def print_agreement(result: dict) -> None:
+    if result.get("kappa") is not None:
+        console.print(f"Fleiss' kappa {result['kappa']:.3f}", highlight=False)
+        for name, kappa in result.get("kappa_per_class", {}).items():
+            console.print(f"  {name}: {'-' if kappa is None else f'{kappa:.3f}'}", highlight=False)
+    if result.get("factory_agrees") is not None:
+        console.print(f"the factory's label is the majority's for {result['factory_agrees']:.1%}", highlight=False)
+        for name, share in result.get("factory_agrees_per_class", {}).items():
+            console.print(f"  {name}: {share:.1%}", highlight=False)
 
 
 @review.command("tasks")
@@ -478,12 +563,7 @@ def review_agreement(export, release_dir, out) -> None:
         factory = {c["clip_id"]: c["label"] for c in release_manifest(release_dir)["clips"]}
     result = summary(found, factory)
     console.print(f"{result['clips']} clips, {result['ambiguous']} ambiguous (no majority)", highlight=False)
-    if "kappa" in result:
-        console.print(f"Fleiss' kappa {result['kappa']:.3f}", highlight=False)
-        for name, kappa in result["kappa_per_class"].items():
-            console.print(f"  {name}: {'-' if kappa is None else f'{kappa:.3f}'}", highlight=False)
-    if result.get("factory_agrees") is not None:
-        console.print(f"the factory's label is the majority's for {result['factory_agrees']:.1%}", highlight=False)
+    print_agreement(result)
     if out:
         Path(out).write_text(json.dumps(result, indent=1))
 

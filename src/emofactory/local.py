@@ -231,6 +231,13 @@ class LocalStack(Started):
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
 
+    def addresses(self) -> dict[str, str]:
+        """Each service's gRPC address, and the catalog's review page as `review`."""
+        found = {name: self.address(name) for name in self.services}
+        if "review" in self.ports:
+            found["review"] = f"http://127.0.0.1:{self.ports['review']}"
+        return found
+
     def metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[f'{service}_metrics']}/metrics"
 
@@ -268,6 +275,8 @@ class LocalStack(Started):
             self.provision()
         for name in self.services:
             self.ports[name], self.ports[f"{name}_metrics"] = free_port(), free_port()
+        if "catalog" in self.services:
+            self.ports["review"] = free_port()
         for name in self.services:
             self.start_service(name)
         for name in self.services:
@@ -372,13 +381,16 @@ class LocalStack(Started):
         asyncio.run(run())
 
     def service_env(self, name: str) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             **self.env(),
             "PYTHONUNBUFFERED": "1",
             "EMO_SERVER__GRPC_PORT": str(self.ports[name]),
             "EMO_SERVER__METRICS_PORT": str(self.ports[f"{name}_metrics"]),
         }
+        if name == "catalog":
+            env["EMO_CATALOG__REVIEW_PORT"] = str(self.ports["review"])
+        return env
 
     def start_service(self, name: str) -> None:
         self._spawn(name, [sys.executable, "-m", "emofactory.serve", name], env=self.service_env(name))
@@ -403,6 +415,7 @@ class LocalStack(Started):
         replica = f"{name}-{sum(1 for p in self.procs if p == name or p.startswith(f'{name}-')) + 1}"
         self.ports[replica], self.ports[f"{replica}_metrics"] = free_port(), free_port()
         env = {**self.service_env(name), "EMO_SERVER__GRPC_PORT": str(self.ports[replica])}
+        env["EMO_CATALOG__REVIEW_PORT"] = "0"  # the first catalog process serves the review page
         env["EMO_SERVER__METRICS_PORT"] = str(self.ports[f"{replica}_metrics"])
         self._spawn(replica, [sys.executable, "-m", "emofactory.serve", name], env=env)
         self.wait_service(replica)
@@ -463,7 +476,7 @@ def main() -> None:
             "pid": os.getpid(),
             "data_dir": str(data_dir),
             "env": stack.env(),
-            "addresses": {name: stack.address(name) for name in stack.services},
+            "addresses": stack.addresses(),
         }
         private_file(data_dir / STATE, json.dumps(state, indent=1))  # it holds the S3 key pair
         print(json.dumps({"data_dir": str(data_dir), "addresses": state["addresses"]}, indent=1), flush=True)

@@ -167,7 +167,10 @@ def test_rendered_containers_match_what_services_read(values):
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
         assert {"/tmp", env["EMO_SERVER__WORK_DIR"], "/etc/emofactory"} <= mounts
         svc = services[deployments[name]["metadata"]["name"]]
-        assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {"grpc": "grpc", "metrics": "metrics"}
+        named = {"grpc", "metrics"} | ({"review"} if name == "catalog" else set())  # the review page
+        assert {p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {n: n for n in named}
+        if name == "catalog":
+            assert int(env["EMO_CATALOG__REVIEW_PORT"]) == ports["review"]
     for scaled in (d for d in docs if d["kind"] == "ScaledObject"):
         trigger = scaled["spec"]["triggers"][0]["metadata"]
         assert trigger["stream"] == topology["stream"]["name"] and trigger["consumer"] in NAMES

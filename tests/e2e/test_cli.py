@@ -1,11 +1,12 @@
-"""The `emofactory` CLI: run (submit, progress, release download), status, release, bad sources,
-and up/down of a background stack."""
+"""The `emofactory` CLI: run (submit, progress, release download), status, release, review, bad
+sources, and up/down of a background stack."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 import datasets
 import grpc
 import pytest
+import requests
 from click.testing import CliRunner
 
 from emofactory import cli
@@ -24,13 +26,13 @@ from emofactory.v1 import common_pb2, ingest_pb2
 @pytest.fixture
 def attached(stack, tmp_path, monkeypatch):
     """The CLI pointed at the test stack, as if `emofactory up` had started it."""
-    state = {"pid": os.getpid(), "env": stack.env(), "addresses": {n: stack.address(n) for n in stack.services}}
+    state = {"pid": os.getpid(), "env": stack.env(), "addresses": stack.addresses()}
     (tmp_path / STATE).write_text(json.dumps(state))
     monkeypatch.setattr(cli, "DATA_DIR", tmp_path)
     return tmp_path
 
 
-def test_run_watches_the_job_and_downloads_a_release(attached, tmp_path, http_server, speech_sample):
+def test_run_watches_the_job_and_downloads_a_release(attached, stack, tmp_path, http_server, speech_sample):
     config = tmp_path / "job.yaml"
     config.write_text(
         "job:\n  ingest:\n    allow_hosts: [127.0.0.1]\n  labeler:\n    modalities: [face]\n    min_modalities: 1\n"
@@ -67,6 +69,40 @@ def test_run_watches_the_job_and_downloads_a_release(attached, tmp_path, http_se
     )
     assert again.exit_code == 0, again.output
     assert json.loads((tmp_path / "again" / "manifest.json").read_text())["split_ratios"] == [0.8, 0.1, 0.1]
+    review_on_the_catalogs_page(stack, manifest, tmp_path)
+
+
+def review_on_the_catalogs_page(stack, manifest: dict, tmp_path) -> None:
+    """Three people label the release on the page the stack's catalog serves (the browser itself:
+    test_review_page); the CLI gives their agreement and a validated release."""
+    release_id, labels = manifest["release_id"], {c["clip_id"]: c["label"] for c in manifest["clips"]}
+    page = stack.addresses()["review"]
+    for name in ("ann", "bea", "cem"):
+        added = CliRunner().invoke(cli.main, ["review", "annotator", name])
+        assert added.exit_code == 0, added.output
+        session = requests.Session()
+        token = added.output.split("token ")[1].split()[0]
+        assert session.post(f"{page}/signin", data={"name": name, "token": token}).status_code == 200
+        while clip := re.search(r'data-clip="([^"]+)"', session.get(f"{page}/r/{release_id}").text):
+            answer = session.post(f"{page}/r/{release_id}/clips/{clip[1]}", data={"label": labels[clip[1]]})
+            assert answer.status_code == 200, answer.text[:300]
+    results = CliRunner().invoke(cli.main, ["review", "results", release_id, "--out", str(tmp_path / "r.json")])
+    assert results.exit_code == 0 and f"{len(labels)} of {len(labels)} clips have 3 labels" in results.output
+    assert json.loads((tmp_path / "r.json").read_text())["factory_agrees"] == 1.0
+    out = tmp_path / "validated"
+    validated = CliRunner().invoke(cli.main, ["review", "validate", release_id, "--out", str(out)])
+    assert validated.exit_code == 0, validated.output
+    kept = json.loads((out / "manifest.json").read_text())
+    assert kept["validated_from"] == release_id and {c["clip_id"] for c in kept["clips"]} == set(labels)
+    assert "Human validation" in (out / "report" / "report.html").read_text()
+    for args, error in (
+        (["annotator", "no spaces allowed"], "INVALID_ARGUMENT: name"),
+        (["results", "rnothere"], "NOT_FOUND"),
+        (["results", "../x"], "INVALID_ARGUMENT: release"),
+        (["validate", kept["release_id"], "--out", str(tmp_path / "twice")], "already a validated release"),
+    ):
+        refused = CliRunner().invoke(cli.main, ["review", *args])
+        assert refused.exit_code != 0 and error in refused.output, (args, refused.output)
 
 
 def test_bad_sources_and_requests_are_clear_errors(attached, tmp_path):

@@ -57,6 +57,20 @@ def fleiss_kappa(table: np.ndarray) -> tuple[float, np.ndarray]:
     return float(overall), per_class
 
 
+def by_confidence(
+    decided: Sequence[tuple[str, str, float]], edges: Sequence[float] = (0.0, 0.5, 0.7, 0.9, 1.0)
+) -> list[dict]:
+    """(majority, factory label, factory confidence) triples binned by confidence: per bin
+    [low, high) (the last one closed) its clips and the share whose factory label is the majority."""
+    bins = []
+    for low, high in zip(edges, edges[1:]):
+        inside = [m == f for m, f, c in decided if low <= c < high or (high == edges[-1] and c == high)]
+        bins.append(
+            {"low": low, "high": high, "clips": len(inside), "agrees": sum(inside) / len(inside) if inside else None}
+        )
+    return bins
+
+
 def summary(annotations: Annotations, factory: Mapping[str, str] | None = None, classes=CANONICAL) -> dict:
     """Per clip its majority (None: ambiguous); kappa overall and per class; with the factory's
     labels, how often they are the majority, overall and per majority class."""

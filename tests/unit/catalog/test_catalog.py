@@ -4,7 +4,6 @@ and the database suite (rows, idempotence, paging, stats, releases, exports that
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import subprocess
@@ -28,9 +27,9 @@ from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_grou
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
-from emofactory.stages.catalog.records import clip_rows
 from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
-from emofactory.v1 import catalog_pb2, common_pb2, events_pb2, labeler_pb2, vision_pb2
+from emofactory.v1 import catalog_pb2, common_pb2
+from tests.helpers import catalog_rows, fresh_postgres, labelled_event
 
 RATIOS = (0.7, 0.1, 0.2)
 
@@ -219,28 +218,6 @@ def test_migrations_match_the_models(tmp_path):
         assert compare_metadata(MigrationContext.configure(connection), db.Base.metadata) == []
 
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-
-
-@contextlib.contextmanager
-def fresh_postgres():
-    """A new, empty PostgreSQL database's URL, dropped after; a skip, with its reason, without a server."""
-    name = f"emo_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip, with its reason
-        pytest.skip(f"no PostgreSQL at {POSTGRES}: {exc}")
-    try:
-        yield POSTGRES + name
-    finally:
-        db.engine_for(POSTGRES + name).dispose()  # the cached engine's connections, before the drop
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
@@ -248,38 +225,6 @@ def database_url(request, tmp_path):
         return
     with fresh_postgres() as url:
         yield url
-
-
-def labelled_event(video_id: str, job_id: str, labels: list[str], kept: list[bool]) -> events_pb2.SegmentsLabeled:
-    context = common_pb2.JobContext(job_id=job_id, language="ar-EG")
-    event = events_pb2.SegmentsLabeled(envelope=events_pb2.Envelope(context=context, video_id=video_id))
-    for i, (label, keep) in enumerate(zip(labels, kept)):
-        sid = f"{video_id}-{i * 2000:08d}-{i * 2000 + 1500:08d}"
-        event.segments.add(segment_id=sid, start_s=i * 2.0, end_s=i * 2.0 + 1.5)
-        event.vision.append(vision_pb2.SegmentVision(segment_id=sid, face_ratio=1.0, frames=2, face_frames=2))
-        event.transcripts.add(segment_id=sid, text=f"utterance {i}", kept=True)
-        x = labeler_pb2.SegmentLabel(segment_id=sid)
-        x.label.emotion = common_pb2.Emotion.Value(f"EMOTION_{label.upper()}")
-        x.label.confidence, x.label.kept = 0.5 + i / 100, keep
-        x.label.reasons.append("passes every filter" if keep else "rejected")
-        event.labels.append(x)
-    return event
-
-
-def catalog_rows(url: str, store: ObjectStore, event: events_pb2.SegmentsLabeled, group: str) -> None:
-    """What the worker writes, with small stand-in media objects (the cutting is tested above)."""
-    Session = db.sessions(url)
-    with Session() as session:
-        session.merge(db.Video(video_id=event.envelope.video_id, group_key=group, info={}))
-        for row in clip_rows(event):
-            if row.kept:
-                for ext, field in (("mp4", "mp4_key"), ("wav", "wav_key")):
-                    key = f"{event.envelope.video_id}/catalog/{row.clip_id}.{ext}"
-                    store.put_bytes(key, f"{ext} of {row.clip_id}".encode(), "application/octet-stream")
-                    setattr(row, field, key)
-                row.sync_ok = True
-            session.merge(row)
-        session.commit()
 
 
 def test_catalog_suite(database_url, stack, tmp_path):
@@ -415,5 +360,8 @@ def test_catalog_replicas_starting_together_migrate_one_after_the_other(tmp_path
         racers = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(4)]
         errors = [p.communicate(timeout=120)[1].decode() for p in racers]
         assert [p.returncode for p in racers] == [0] * 4, errors
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(db.alembic_config(url)).get_current_head()
         with create_engine(url).connect() as c:
-            assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+            assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == head

@@ -31,3 +31,11 @@ class CatalogConfig:
     neutral_ratio: float = 0.15
     # Clips per WebDataset shard.
     shard_size: int = 1000
+    # The review page (seed 003, App. C.1), an HTTP app beside the gRPC API on this port (0: none).
+    review_port: int = 0
+    # Distinct annotators' labels each clip needs (seed 003: at least three), and how long a clip
+    # given to someone stays theirs before it may go to another.
+    review_annotators: int = 3
+    review_lease_s: float = 1800.0
+    # Cookies only over HTTPS: set where the page is served behind TLS.
+    review_secure_cookie: bool = False

@@ -105,6 +105,32 @@ class ReleaseClip(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Annotator(Base):
+    """A person who labels clips on the review page (seed 003, App. C.1): signs in with a token only
+    its hash is kept of; a lead also sees the results (annotators never see the factory's labels)."""
+
+    __tablename__ = "annotators"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Annotation(Base):
+    """A clip of a release given to one annotator, and once answered their label: one of the seven,
+    or `unsure` (skipped). One row per person and clip, so nobody is given a clip twice."""
+
+    __tablename__ = "annotations"
+
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.release_id"), primary_key=True)
+    clip_id: Mapped[str] = mapped_column(ForeignKey("clips.clip_id"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(ForeignKey("annotators.name"), primary_key=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    label: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

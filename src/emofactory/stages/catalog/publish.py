@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from emofactory.core.errors import InvalidRequest
-from emofactory.core.store import ObjectStore
+from emofactory.core.errors import InvalidRequest, PermanentError
+from emofactory.core.store import ObjectStore, key_part
+from emofactory.review.assignments import release_or_404
+from emofactory.review.results import release_review
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.exports import FORMATS, write_exports
@@ -122,35 +124,85 @@ def create_release(
         ]
         chosen = balance(candidates, params["neutral_ratio"], params["max_per_class"], params["seed"])
         splits = split_release(chosen, params["split_ratios"], params["seed"])
-        session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release_id))
-        session.merge(db.Release(release_id=release_id, name=request.name, params=params, manifest_key=""))
-        session.flush()
-        records = []
-        (root / "media").mkdir(parents=True, exist_ok=True)
-        for split in SPLITS:
-            for position, candidate in enumerate(splits[split]):
-                session.add(
-                    db.ReleaseClip(release_id=release_id, clip_id=candidate.clip_id, split=split, position=position)
-                )
-                clip, video = found[candidate.clip_id]
-                media = {}
-                for ext, key in (("mp4", clip.mp4_key), ("wav", clip.wav_key), ("jpg", clip.frame_key)):
-                    if key:
-                        media[ext] = f"media/{clip.clip_id}.{ext}"
-                        store.get_file(store.ref(key), root / media[ext])
-                records.append(_record(clip, video, split, candidate.group, media))
-        session.commit()
+        members = [(*found[c.clip_id], split, c.group, {}) for split in SPLITS for c in splits[split]]
+        return write_release(store, config, session, Release(release_id, root, [], {}, root), params, members)
+
+
+def create_validated_release(
+    store: ObjectStore, config: CatalogConfig, request: catalog_pb2.CreateValidatedReleaseRequest, root: Path
+) -> Release:
+    """A reviewed release's clips whose human majority is the factory's label, or (use_human_label)
+    every clip with a majority, labelled with it; each keeps its split, so no group leaks."""
+    if len(request.name) > 255 or "\0" in request.name:
+        raise InvalidRequest("name", "at most 255 characters, no NUL")
+    with db.sessions(config.database_url)() as session:
+        source = release_or_404(session, key_part(request.release, "release"))
+        if "validated_from" in source.params:
+            raise InvalidRequest("release", f"{source.release_id} is already a validated release")
+        review = release_review(session, source.release_id, config.review_annotators)
+        reviewed = {c["clip_id"]: c for c in review["reviewed"] if c["majority"]}
+        if not reviewed:
+            raise PermanentError(f"no clip of {source.release_id} has a majority of {review['needed']} labels yet")
+        params = {
+            "name": request.name or f"{source.name} (validated)",
+            "validated_from": source.release_id,
+            "use_human_label": request.use_human_label,
+            "needed": review["needed"],
+            "formats": source.params.get("formats", list(FORMATS)),
+            "votes": {c: r["votes"] for c, r in sorted(reviewed.items())},  # new votes, new release
+        }
+        rows = session.execute(
+            select(db.Clip, db.Video, db.ReleaseClip.split, db.ReleaseClip.position)
+            .join(db.Video, db.Video.video_id == db.Clip.video_id)
+            .join(db.ReleaseClip, db.ReleaseClip.clip_id == db.Clip.clip_id)
+            .where(db.ReleaseClip.release_id == source.release_id)
+        ).all()
+        members = []
+        for clip, video, split, _ in sorted(rows, key=lambda r: (SPLITS.index(r[2]), r[3])):
+            human = reviewed.get(clip.clip_id)
+            if human is None or not (request.use_human_label or human["majority"] == clip.label):
+                continue
+            extra = {"human_label": human["majority"], "human_votes": human["votes"]}
+            if request.use_human_label:
+                extra.update(label=human["majority"], factory_label=clip.label)
+            group = source.params.get("groups", {}).get(video.video_id, video.group_key)
+            members.append((clip, video, split, group, extra))
+        release = Release(release_id_of(params), root, [], {}, root)
+        return write_release(store, config, session, release, params, members, review)
+
+
+def write_release(store, config, session, release: Release, params: dict, members, review=None) -> Release:
+    """Records the release and its members (clip, video, split, group, fields over the clip's record)
+    in the database, then writes the folder: media, manifest, exports, report."""
+    root = release.root
+    session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release.release_id))
+    session.merge(db.Release(release_id=release.release_id, name=params["name"], params=params, manifest_key=""))
+    session.flush()
+    (root / "media").mkdir(parents=True, exist_ok=True)
+    positions: dict[str, int] = dict.fromkeys(SPLITS, 0)
+    for clip, video, split, group, extra in members:
+        session.add(
+            db.ReleaseClip(release_id=release.release_id, clip_id=clip.clip_id, split=split, position=positions[split])
+        )
+        positions[split] += 1
+        media = {}
+        for ext, key in (("mp4", clip.mp4_key), ("wav", clip.wav_key), ("jpg", clip.frame_key)):
+            if key:
+                media[ext] = f"media/{clip.clip_id}.{ext}"
+                store.get_file(store.ref(key), root / media[ext])
+        release.records.append({**_record(clip, video, split, group, media), **extra})
+    session.commit()
     manifest = {
-        "release_id": release_id,
+        "release_id": release.release_id,
         **params,
-        "splits": {s: len(splits[s]) for s in SPLITS},
-        "groups": {s: sorted({c.group for c in splits[s]}) for s in SPLITS},
-        "clips": records,
+        "splits": positions,
+        "groups": {s: sorted({r["group"] for r in release.records if r["split"] == s}) for s in SPLITS},
+        "clips": release.records,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True))
-    exports = write_exports(records, root, params["formats"], config.shard_size)
-    report = write_report(request.name, records, root / "report")[0]
-    return Release(release_id, root, records, exports, report)
+    release.exports = write_exports(release.records, root, params["formats"], config.shard_size)
+    release.report = write_report(params["name"], release.records, root / "report", review)[0]
+    return release
 
 
 def upload_release(store: ObjectStore, release: Release) -> dict[str, str]:

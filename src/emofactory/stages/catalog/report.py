@@ -68,8 +68,33 @@ def _plots(records: Sequence[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_report(name: str, records: Sequence[dict], out_dir: Path) -> list[Path]:
-    """report.html and its PNGs in out_dir."""
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def review_section(review: dict) -> str:
+    """What people said about the reviewed release (seed 003, App. C.1): kappa, and the factory's
+    label against the majority per class and by its confidence."""
+    head = "".join(f"<th>{c}</th>" for c in CANONICAL)
+    kappa = "".join(f"<td>{_fmt(review['kappa_per_class'].get(c))}</td>" for c in CANONICAL)
+    agrees = "".join(f"<td>{_fmt(review['factory_agrees_per_class'].get(c))}</td>" for c in CANONICAL)
+    bins = "".join(
+        f"<tr><td>{b['low']}–{b['high']}</td><td>{b['clips']}</td><td>{_fmt(b['agrees'])}</td></tr>"
+        for b in review["by_confidence"]
+    )
+    return (
+        f"<h2>Human validation</h2><p>Reviewed release {html.escape(review['release_id'])}: {review['complete']} of"
+        f" {review['clips']} clips have {review['needed']} labels from {review['annotators']} annotators;"
+        f" {review['ambiguous']} ambiguous. Fleiss' kappa {_fmt(review['kappa'])}; the factory's label is the"
+        f" majority's for {_fmt(review.get('factory_agrees'))} of decided clips.</p>"
+        f"<table border=1><tr><th></th>{head}</tr><tr><th>kappa</th>{kappa}</tr>"
+        f"<tr><th>factory = majority</th>{agrees}</tr></table>"
+        f"<table border=1><tr><th>factory confidence</th><th>clips</th><th>factory = majority</th></tr>{bins}</table>"
+    )
+
+
+def write_report(name: str, records: Sequence[dict], out_dir: Path, review: dict | None = None) -> list[Path]:
+    """report.html and its PNGs in out_dir; with the review of the release it was validated from."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = _plots(records, out_dir)
     header = "".join(f"<th colspan=2>{s}</th>" for s in (*SPLITS, "all"))
@@ -82,7 +107,8 @@ def write_report(name: str, records: Sequence[dict], out_dir: Path) -> list[Path
     page.write_text(
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(name)}</title></head><body>"
         f"<h1>Release {html.escape(name)}</h1><p>{len(records)} clips</p>"
-        f"<table border=1><tr><th rowspan=2>class</th>{header}</tr><tr>{sub}</tr>{body}</table>{images}</body></html>",
+        f"<table border=1><tr><th rowspan=2>class</th>{header}</tr><tr>{sub}</tr>{body}</table>"
+        f"{review_section(review) if review else ''}{images}</body></html>",
         encoding="utf-8",
     )
     return [page, *plots]

@@ -1,6 +1,7 @@
 """gRPC CatalogService: ListClips, GetClip, GetStats over the metadata database; CreateRelease
 selects, balances and splits clips and writes the release (media, manifest, exports, report) to
-the object store under releases/<release_id>/."""
+the object store under releases/<release_id>/; AddAnnotator, GetReview and CreateValidatedRelease
+serve the human review (the review page itself is `emofactory.review.web`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from google.protobuf.json_format import ParseDict
+
 from emofactory.core.errors import InvalidRequest, NotFound
 from emofactory.core.service import grpc_errors
 from emofactory.core.stage import StageContext
 from emofactory.core.store import key_part
+from emofactory.review.assignments import add_annotator
+from emofactory.review.results import release_review
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
-from emofactory.stages.catalog.publish import create_release, upload_release
+from emofactory.stages.catalog.publish import create_release, create_validated_release, upload_release
 from emofactory.stages.catalog.queries import MAX_ID, list_page, stats
 from emofactory.stages.catalog.records import to_message
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc
@@ -71,26 +76,59 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateRelease(self, request, context):
         if request.filter.split or request.filter.release:
             raise InvalidRequest("filter", "a release is made from the catalog, not from another release's split")
+        return await asyncio.to_thread(self._publish, create_release, request)
 
+    @grpc_errors
+    async def CreateValidatedRelease(self, request, context):
+        return await asyncio.to_thread(self._publish, create_validated_release, request)
+
+    def _publish(self, create, request) -> catalog_pb2.CreateReleaseResponse:
+        with tempfile.TemporaryDirectory(dir=self.ctx.work_dir or None) as tmp:
+            release = create(self.ctx.store, self.config, request, Path(tmp))
+            keys = upload_release(self.ctx.store, release)
+        response = catalog_pb2.CreateReleaseResponse(
+            release_id=release.release_id,
+            manifest=self.ctx.store.ref(keys["manifest.json"], "application/json"),
+            clips=len(release.records),
+            report=self.ctx.store.ref(keys["report/report.html"], "text/html"),
+        )
+        for record in release.records:
+            response.splits[record["split"]] = response.splits[record["split"]] + 1
+        for name, paths in release.exports.items():
+            first = paths[0].relative_to(release.root).as_posix() if paths else ""
+            if first:
+                response.exports[name].CopyFrom(self.ctx.store.ref(keys[first]))
+        return response
+
+    @grpc_errors
+    async def AddAnnotator(self, request, context):
         def run():
-            with tempfile.TemporaryDirectory(dir=self.ctx.work_dir or None) as tmp:
-                release = create_release(self.ctx.store, self.config, request, Path(tmp))
-                keys = upload_release(self.ctx.store, release)
-            response = catalog_pb2.CreateReleaseResponse(
-                release_id=release.release_id,
-                manifest=self.ctx.store.ref(keys["manifest.json"], "application/json"),
-                clips=len(release.records),
-                report=self.ctx.store.ref(keys["report/report.html"], "text/html"),
-            )
-            for record in release.records:
-                response.splits[record["split"]] = response.splits[record["split"]] + 1
-            for name, paths in release.exports.items():
-                first = paths[0].relative_to(release.root).as_posix() if paths else ""
-                if first:
-                    response.exports[name].CopyFrom(self.ctx.store.ref(keys[first]))
-            return response
+            with self._session() as session:
+                token = add_annotator(session, request.name, request.lead)
+            return catalog_pb2.AddAnnotatorResponse(name=request.name, token=token)
 
         return await asyncio.to_thread(run)
+
+    @grpc_errors
+    async def GetReview(self, request, context):
+        key_part(request.release, "release")
+
+        def run():
+            with self._session() as session:
+                review = release_review(session, request.release, self.config.review_annotators)
+            return ParseDict(review_message(review), catalog_pb2.GetReviewResponse())
+
+        return await asyncio.to_thread(run)
+
+
+def review_message(review: dict) -> dict:
+    """release_review's figures as GetReviewResponse's fields (None: absent)."""
+    fields = catalog_pb2.GetReviewResponse.DESCRIPTOR.fields_by_name
+    message = {k: v for k, v in review.items() if k in fields and v is not None}
+    message["kappa_per_class"] = {c: k for c, k in review["kappa_per_class"].items() if k is not None}
+    message["by_confidence"] = [{k: v for k, v in b.items() if v is not None} for b in review["by_confidence"]]
+    message["reviewed"] = [{**c, "majority": c["majority"] or ""} for c in review["reviewed"]]
+    return message
 
 
 def register(server, ctx: StageContext, config: CatalogConfig) -> list[str]:
