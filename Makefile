@@ -87,6 +87,7 @@ bench: setup
 	$(PY) -m bench.profile $(VIDEO)
 	$(PY) -m bench.triton
 	@if test -f $(ASSETS)/labelled.csv; then $(PY) -m bench.asr $(ASSETS); else echo "no test assets at $(ASSETS): Whisper's word error rate not measured"; fi
+	@if test -f $(ASSETS)/labelled.csv; then $(PY) -m bench.train $(ASSETS); else echo "no test assets at $(ASSETS): baselines not trained"; fi
 
 # The labels measured on the test assets' labelled files (labelled.csv: RAVDESS, CREMA-D, MEAD, photos),
 # with the GPL speech-emotion weights by path; a table on the terminal, eval.json and plots in eval/.

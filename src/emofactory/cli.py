@@ -7,6 +7,7 @@
     emofactory release NAME --out DIR    a release from what the catalog holds
     emofactory eval LABELLED --out DIR   the labels measured on a labelled set (in this process)
     emofactory calibrate EVAL_JSON       the fusion's temperatures fitted on an eval's report
+    emofactory train RELEASE --modality  a baseline trained on a release (per-class table, confusion)
     emofactory review serve              the review page: people label a release's clips (annotator, results, validate)
     emofactory review tasks / agreement  a release out to Label Studio; people's labels back: majority, kappa
 
@@ -436,6 +437,47 @@ def calibrate(report, modalities, out) -> None:
         console.print(f"  held-out speakers ({held['speakers']}): NLL {held['nll']:.3f}", highlight=False)
     Path(out).write_text(settings_file(found))
     console.print(f"written {out}: run with --config {out} (or EMO_CONFIG), or copy its labeler section")
+
+
+@main.command()
+@click.argument("release_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--modality", required=True, type=click.Choice(["audio", "face", "text", "fusion"]))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Default: RELEASE_DIR/baselines/MODALITY[-from-TEACHER], linked in its report.",
+)
+@click.option("--teacher", type=click.Choice(["audio", "face", "text"]), help="Learn the teacher's labels (seed 002).")
+@click.option("--teacher-min-confidence", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--max-epochs", default=400, show_default=True, type=click.IntRange(1, 100_000))
+def train(release_dir, modality, out, teacher, teacher_min_confidence, seed, max_epochs) -> None:
+    """A baseline trained on RELEASE_DIR's train split and measured on its test split (per class
+    precision, recall, F1; weighted F1, UAR, accuracy; confusion.png and results.json in --out)."""
+    from emofactory.training.baseline import TrainConfig
+    from emofactory.training.run import train_release
+
+    config = TrainConfig(seed=seed, max_epochs=max_epochs)
+    out = out or Path(release_dir) / "baselines" / (modality + (f"-from-{teacher}" if teacher else ""))
+    try:
+        result = train_release(Path(release_dir), modality, Path(out), config, teacher or "", teacher_min_confidence)
+    except (ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{release_dir}: {exc}") from exc
+    taught = f", taught by {teacher}" if teacher else ""
+    console.print(f"release {result['release_id']}: {modality}{taught}, test split", highlight=False)
+    for name, found in result["test"].items():
+        console.print(class_scores(name, found))
+    console.print(f"models, results.json and confusion.png in {out}", highlight=False)
+
+
+def class_scores(title: str, found: dict) -> Table:
+    table = Table(title=f"{title}: accuracy {found['accuracy']:.3f}, UAR {found['uar']:.3f}, "
+                  f"weighted F1 {found['weighted_f1']:.3f} ({found['n']} clips)")  # fmt: skip
+    for column in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, c in found["per_class"].items():
+        table.add_row(name, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]))
+    return table
 
 
 def release_manifest(release_dir: str) -> dict:

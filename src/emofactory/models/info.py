@@ -115,13 +115,17 @@ def speech_model(config: ModelsConfig) -> ModelInfo:
     if not config.speech_emotion_path:
         raise PermanentError("no speech-emotion model configured (models.speech_emotion_path)")
     path = _path(config.speech_emotion_path, "speech_emotion_path")
+    if (path / "baseline.json").is_file():  # trained on a release by `emofactory train`
+        card = json.loads((path / "baseline.json").read_text())
+        return ModelInfo("audio", f"baseline-{card.get('release_id', '')}", "emofactory-baseline", str(path),
+                         tuple(card["classes"]), "as its release")  # fmt: skip
     if path.is_dir():
         return _transformers("audio", path)
     if path.suffix in KERAS:
         return ModelInfo("audio", "ser-cnn-ravdess", "keras-hdf5", str(path), RAVDESS, "GPL-3.0")
     raise PermanentError(
-        f"models.speech_emotion_path: {path} is neither a transformers audio-classification folder nor "
-        "the SER CNN's .h5"
+        f"models.speech_emotion_path: {path} is none of a transformers audio-classification folder, "
+        "a baseline folder from `emofactory train` or the SER CNN's .h5"
     )
 
 

@@ -78,6 +78,10 @@ def load_speech_emotion(config: ModelsConfig) -> Model:
         from emofactory.models.transformers_folders import load_audio_classifier
 
         return load_audio_classifier(info.source, config.device)
+    if info.format == "emofactory-baseline":
+        from emofactory.training.baseline import load_audio_baseline
+
+        return load_audio_baseline(Path(info.source))
     from emofactory.models.ser_cnn import load_ser_cnn, ser_features
 
     model = load_ser_cnn(info.source)

@@ -20,6 +20,34 @@ WORKED = np.array(
      [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
 )  # fmt: skip
 
+# Fleiss (1971), Table 1: 30 patients, 6 psychiatrists each, 5 diagnoses (depression, personality
+# disorder, schizophrenia, neurosis, other); kappa 0.430 overall and 0.245, 0.245, 0.520, 0.471,
+# 0.566 per category, as the paper and R's irr give them. Counts as transcribed in the quadagree R
+# package (data_raw/fleiss1971.csv).
+FLEISS_1971 = np.array(
+    [[0, 0, 0, 6, 0], [0, 3, 0, 0, 3], [0, 1, 4, 0, 1], [0, 0, 0, 0, 6], [0, 3, 0, 3, 0], [2, 0, 4, 0, 0],
+     [0, 0, 4, 0, 2], [2, 0, 3, 1, 0], [2, 0, 0, 4, 0], [0, 0, 0, 0, 6], [1, 0, 0, 5, 0], [1, 1, 0, 4, 0],
+     [0, 3, 3, 0, 0], [1, 0, 0, 5, 0], [0, 2, 0, 3, 1], [0, 0, 5, 0, 1], [3, 0, 0, 1, 2], [5, 1, 0, 0, 0],
+     [0, 2, 0, 4, 0], [1, 0, 2, 0, 3], [0, 0, 0, 0, 6], [0, 1, 0, 5, 0], [0, 2, 0, 1, 3], [2, 0, 0, 4, 0],
+     [1, 0, 0, 4, 1], [0, 5, 0, 1, 0], [4, 0, 0, 0, 2], [0, 2, 0, 4, 0], [1, 0, 5, 0, 0], [0, 0, 0, 0, 6]]
+)  # fmt: skip
+
+
+def test_fleiss_kappa_and_majority_match_fleiss_1971():
+    overall, per_class = fleiss_kappa(FLEISS_1971)
+    assert round(overall, 3) == 0.430
+    assert [round(k, 3) for k in per_class] == [0.245, 0.245, 0.520, 0.471, 0.566]
+    # The same table as people's labels: each patient's majority; 3-3 splits (patients 2, 5, 13) are ties.
+    diagnoses = ("anger", "disgust", "fear", "happiness", "sadness")  # five of our classes stand in
+    found = {
+        f"p{i}": {f"r{n}": d for n, d in enumerate(d for d, c in zip(diagnoses, row) for _ in range(c))}
+        for i, row in enumerate(FLEISS_1971, 1)
+    }
+    result = summary(found, classes=diagnoses)
+    assert result["kappa"] == pytest.approx(overall) and result["ambiguous"] == 3
+    assert [p for p, m in result["majority"].items() if m is None] == ["p2", "p5", "p13"]
+    assert result["majority"]["p1"] == "happiness" and result["majority"]["p8"] == "fear"
+
 
 def test_fleiss_kappa_matches_worked_examples():
     overall, per_class = fleiss_kappa(WORKED)

@@ -195,6 +195,7 @@ def write_release(store, config, session, release: Release, params: dict, member
     manifest = {
         "release_id": release.release_id,
         **params,
+        **({"review": {k: v for k, v in review.items() if k not in ("majority", "reviewed")}} if review else {}),
         "splits": positions,
         "groups": {s: sorted({r["group"] for r in release.records if r["split"] == s}) for s in SPLITS},
         "clips": release.records,

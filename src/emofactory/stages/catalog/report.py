@@ -93,8 +93,27 @@ def review_section(review: dict) -> str:
     )
 
 
-def write_report(name: str, records: Sequence[dict], out_dir: Path, review: dict | None = None) -> list[Path]:
-    """report.html and its PNGs in out_dir; with the review of the release it was validated from."""
+def baselines_section(baselines: dict[str, dict]) -> str:
+    """The baselines `emofactory train` left under the release's baselines/ folder, each linked."""
+    rows = "".join(
+        f"<tr><td><a href='../baselines/{html.escape(folder)}/results.json'>{html.escape(folder)}</a></td>"
+        f"<td>{html.escape(name)}</td><td>{f['n']}</td><td>{_fmt(f['accuracy'])}</td><td>{_fmt(f['uar'])}</td>"
+        f"<td>{_fmt(f['weighted_f1'])}</td></tr>"
+        for folder, result in sorted(baselines.items())
+        for name, f in result["test"].items()
+    )
+    return (
+        "<h2>Baselines trained on this release</h2><p>Test split; taught by a modality where the folder says so.</p>"
+        "<table border=1><tr><th>run</th><th>model</th><th>clips</th><th>accuracy</th><th>UAR</th>"
+        f"<th>weighted F1</th></tr>{rows}</table>"
+    )
+
+
+def write_report(
+    name: str, records: Sequence[dict], out_dir: Path, review: dict | None = None, baselines: dict | None = None
+) -> list[Path]:
+    """report.html and its PNGs in out_dir; with the review of the release it was validated from, and
+    the baselines trained on it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = _plots(records, out_dir)
     header = "".join(f"<th colspan=2>{s}</th>" for s in (*SPLITS, "all"))
@@ -108,7 +127,8 @@ def write_report(name: str, records: Sequence[dict], out_dir: Path, review: dict
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(name)}</title></head><body>"
         f"<h1>Release {html.escape(name)}</h1><p>{len(records)} clips</p>"
         f"<table border=1><tr><th rowspan=2>class</th>{header}</tr><tr>{sub}</tr>{body}</table>"
-        f"{review_section(review) if review else ''}{images}</body></html>",
+        f"{review_section(review) if review else ''}{baselines_section(baselines) if baselines else ''}"
+        f"{images}</body></html>",
         encoding="utf-8",
     )
     return [page, *plots]
