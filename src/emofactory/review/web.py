@@ -30,6 +30,7 @@ from emofactory.stages.catalog.config import CatalogConfig
 
 HERE = Path(__file__).parent
 COOKIE = "emo_review"
+MAX_FORM = 4096  # bytes: a name and token, or one label
 MEDIA = {"mp4": ("mp4_key", "video/mp4"), "jpg": ("frame_key", "image/jpeg")}
 STATUS = {InvalidRequest: 400, work.NotYours: 403, NotFound: 404, work.AlreadyAnswered: 409}
 HEADERS = {
@@ -103,6 +104,13 @@ class ReviewApp:
 
         return await run_in_threadpool(run)
 
+    async def form(self, request: Request) -> dict[str, str]:
+        """The posted form, refused unread when it says it is larger than any of ours (or says nothing)."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM:
+            raise HTTPException(413, f"a form of at most {MAX_FORM} bytes, with its Content-Length")
+        return {k: str(v) for k, v in (await request.form()).items()}
+
     async def annotator(self, request: Request, lead: bool = False) -> db.Annotator:
         who = await self.db(work.annotator_of, request.cookies.get(COOKIE, ""))
         if who is None:
@@ -127,8 +135,8 @@ class ReviewApp:
         return self.page(request, "releases.html", who=who, releases=releases)
 
     async def sign_in(self, request: Request) -> Response:
-        form = await request.form()
-        name, token = str(form.get("name", ""))[:64], str(form.get("token", ""))[:256]
+        form = await self.form(request)
+        name, token = form.get("name", "")[:64], form.get("token", "")[:256]
         who = await self.db(work.annotator_of, token)
         if who is None or who.name != name:
             return self.page(request, "signin.html", 401, failed=True)
@@ -166,7 +174,7 @@ class ReviewApp:
     async def answer(self, request: Request) -> Response:
         who = await self.annotator(request)
         release_id, clip_id = request.path_params["release_id"], request.path_params["clip_id"]
-        label = str((await request.form()).get("label", ""))
+        label = (await self.form(request)).get("label", "")
         await self.db(work.answer, release_id, clip_id, who.name, label)
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"clip_id": clip_id, "label": label})

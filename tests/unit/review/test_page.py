@@ -106,6 +106,7 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(site):
         "media of no kind": (alice.get(f"{base}/r/{release}/media/{mine}.txt"), 404),
         "results for an annotator": (alice.get(f"{base}/r/{release}/results.json"), 403),
         "a wrong sign-in": (requests.post(f"{base}/signin", data={"name": "alice", "token": "nope"}), 401),
+        "a huge form": (alice.post(f"{base}/r/{release}/clips/{mine}", data={"label": "anger" * 10_000}), 413),
     }
     for what, (response, status) in refused.items():
         assert response.status_code == status, (what, response.status_code, response.text[:200])
