@@ -2,9 +2,9 @@
 ASSETS [OUT]`), against the shipped SER CNN on the same test clips. Figures, never assertions.
 
 1. "speakers": every labelled file with speech (RAVDESS, CREMA-D, MEAD's and RAVDESS's audio-visual
-   clips), its own label, split 70/10/20 by speaker (no speaker in two splits). Audio, text and
-   fusion baselines on it.
-2. "face teaches voice" (seed 002): the audio-visual clips are train and validation, labelled by the
+   clips), its own label, split 70/10/20 by speaker (no speaker in two splits). Audio (MFCC and
+   Whisper-encoder features), text and fusion baselines on it.
+2. "face teaches voice" (seed 002): the audio-visual clips are the train split, labelled by the
    factory's face model on their middle frame (their own labels unused); every speech-only file is
    the test split, with its own label. The student is an audio baseline; so is the SER CNN it is
    compared with.
@@ -29,6 +29,7 @@ from emofactory.core.config import ModelsConfig
 from emofactory.evaluation.metrics import scores
 from emofactory.models.registry import load_facial_emotion, load_speech_emotion
 from emofactory.stages.catalog.releases import assign_splits
+from emofactory.training.features import AUDIO_FEATURES
 from emofactory.training.run import train_release
 
 RATE = 16000
@@ -146,9 +147,12 @@ def main() -> None:
     for r in records:
         r["split"] = splits[r["group"]]
     figures = {"speakers": {}, "face_teaches_voice": {}}
-    result = train_release(write_release(base, "assets-speakers", records), "fusion", base / "baselines" / "fusion")
-    for name, found in result["test"].items():
-        figures["speakers"][name] = show(f"speakers / {name} baseline", found)
+    write_release(base, "assets-speakers", records)
+    for kind in AUDIO_FEATURES:
+        result = train_release(base, "fusion", base / "baselines" / f"fusion-{kind}", audio_features=kind)
+        for name, found in result["test"].items():
+            if name != "face" and (kind == "mfcc" or name != "text"):
+                figures["speakers"][f"{name}-{kind}"] = show(f"speakers / {name} baseline ({kind} audio)", found)
     figures["speakers"]["ser_cnn"] = show("speakers / shipped SER CNN", ser_cnn(base, records, weights))
 
     taught = out / "face_teaches_voice"
@@ -160,10 +164,13 @@ def main() -> None:
             if not target.exists():
                 target.symlink_to((base / media).resolve())
     write_release(taught, "assets-face-teaches-voice", records)
-    result = train_release(taught, "audio", taught / "baselines" / "audio-from-face", teacher="face",
-                           teacher_min_confidence=0.0)  # fmt: skip
-    print(f"\nteacher labels on the audio-visual clips: {result['clips']['audio']}")
-    figures["face_teaches_voice"]["student"] = show("face teaches voice / student", result["test"]["audio"])
+    for kind in AUDIO_FEATURES:
+        result = train_release(taught, "audio", taught / "baselines" / f"audio-from-face-{kind}", teacher="face",
+                               teacher_min_confidence=0.0, audio_features=kind)  # fmt: skip
+        print(f"\nteacher labels on the audio-visual clips: {result['clips']['audio']}")
+        figures["face_teaches_voice"][f"student-{kind}"] = show(
+            f"face teaches voice / student ({kind})", result["test"]["audio"]
+        )
     figures["face_teaches_voice"]["ser_cnn"] = show("face teaches voice / SER CNN", ser_cnn(taught, records, weights))
     (out / "train.json").write_text(json.dumps(figures, indent=1))
     print(f"\nfigures in {out / 'train.json'}")

@@ -451,7 +451,11 @@ def calibrate(report, modalities, out) -> None:
 @click.option("--teacher-min-confidence", default=0.5, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--seed", default=0, show_default=True)
 @click.option("--max-epochs", default=400, show_default=True, type=click.IntRange(1, 100_000))
-def train(release_dir, modality, out, teacher, teacher_min_confidence, seed, max_epochs) -> None:
+@click.option(
+    "--audio-features", default="whisper", show_default=True, type=click.Choice(["whisper", "mfcc"]),
+    help="Whisper's encoder states pooled over the clip (better on real speech), or MFCC statistics (faster).",
+)  # fmt: skip
+def train(release_dir, modality, out, teacher, teacher_min_confidence, seed, max_epochs, audio_features) -> None:
     """A baseline trained on RELEASE_DIR's train split and measured on its test split (per class
     precision, recall, F1; weighted F1, UAR, accuracy; confusion.png and results.json in --out)."""
     from emofactory.training.baseline import TrainConfig
@@ -460,7 +464,9 @@ def train(release_dir, modality, out, teacher, teacher_min_confidence, seed, max
     config = TrainConfig(seed=seed, max_epochs=max_epochs)
     out = out or Path(release_dir) / "baselines" / (modality + (f"-from-{teacher}" if teacher else ""))
     try:
-        result = train_release(Path(release_dir), modality, Path(out), config, teacher or "", teacher_min_confidence)
+        result = train_release(
+            Path(release_dir), modality, Path(out), config, teacher or "", teacher_min_confidence, audio_features
+        )
     except (ValueError, KeyError, json.JSONDecodeError) as exc:
         raise click.ClickException(f"{release_dir}: {exc}") from exc
     taught = f", taught by {teacher}" if teacher else ""

@@ -35,6 +35,7 @@ def test_a_speech_model_taught_by_the_face_on_one_release_labels_the_next_job(
     assert len(release.records) == len(speech_sample[1])
 
     result = train_release(tmp_path / "release", "audio", tmp_path / "model", teacher="face", teacher_min_confidence=0)
+    assert result["audio_features"] == "whisper"  # the default: the labeler computes them the same way
     assert result["clips"]["audio"]["train"] + result["clips"]["audio"]["validation"] > 0
 
     monkeypatch.setenv("EMO_MODELS__SPEECH_EMOTION_PATH", str(tmp_path / "model" / "audio"))

@@ -135,7 +135,8 @@ def load_audio_baseline(folder: Path):
 
     def run(inputs):
         rate = int(np.asarray(inputs["sample_rate"]).reshape(-1)[0])
-        features = np.stack([audio_vector(clip, rate) for clip in np.asarray(inputs["audio"], np.float32)])
+        clips = np.asarray(inputs["audio"], np.float32)
+        features = np.stack([audio_vector(clip, rate, card["features"]) for clip in clips])
         return {"probabilities": probabilities(model, features).astype(np.float32)}
 
     return run

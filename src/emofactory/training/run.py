@@ -20,7 +20,7 @@ from emofactory.core.classes import CANONICAL
 from emofactory.evaluation.metrics import scores
 from emofactory.stages.catalog.report import write_report
 from emofactory.training import baseline
-from emofactory.training.features import MODALITIES, release_features
+from emofactory.training.features import AUDIO_FEATURES, MODALITIES, release_features
 
 SPLITS = ("train", "validation", "test")
 FUSION = "fusion"
@@ -47,9 +47,11 @@ def labels_for(records, split_of, teacher: str, min_confidence: float) -> list[s
     return [r["label"] if split_of[i] == "test" else taught[i] for i, r in enumerate(records)]
 
 
-def train_modality(root: Path, records, labels, modality: str, config: baseline.TrainConfig, out: Path) -> dict:
+def train_modality(
+    root: Path, records, labels, modality: str, config: baseline.TrainConfig, out: Path, audio_features: str
+) -> dict:
     """Trains one modality's baseline, saves it under out/<modality>, and returns its test-split probabilities."""
-    x, present = release_features(root, records, modality)
+    x, present = release_features(root, records, modality, audio_features)
     y = np.array([CANONICAL.index(label) if label else -1 for label in labels])
     split = np.array([r["split"] for r in records])
     usable = present & (y >= 0)
@@ -57,7 +59,10 @@ def train_modality(root: Path, records, labels, modality: str, config: baseline.
     if not train.any():
         raise NothingToLearn(f"no train clip has {modality} features and a label: nothing to learn from")
     model, history = baseline.fit(x[train], y[train], x[val], y[val], config)
-    folder = baseline.save(model, out / modality, {"modality": modality, **baseline.train_card(config)})
+    card = {"modality": modality, **baseline.train_card(config)}
+    if modality == "audio":
+        card["features"] = audio_features
+    folder = baseline.save(model, out / modality, card)
     return {
         "model": folder,
         "history": history,
@@ -82,6 +87,7 @@ def train_release(
     config: baseline.TrainConfig | None = None,
     teacher: str = "",
     teacher_min_confidence: float = 0.5,
+    audio_features: str = AUDIO_FEATURES[0],
 ) -> dict:
     config = config or baseline.TrainConfig()
     manifest = json.loads((root / "manifest.json").read_text())
@@ -90,12 +96,14 @@ def train_release(
         raise ValueError(f"--modality must be one of {', '.join((*MODALITIES, FUSION))}, not {modality!r}")
     if teacher and teacher not in MODALITIES:
         raise ValueError(f"--teacher must be one of {', '.join(MODALITIES)}, not {teacher!r}")
+    if audio_features not in AUDIO_FEATURES:
+        raise ValueError(f"--audio-features must be one of {', '.join(AUDIO_FEATURES)}, not {audio_features!r}")
     split_of = [r["split"] for r in records]
     labels = labels_for(records, split_of, teacher, teacher_min_confidence)
     trained, skipped = {}, {}
     for m in MODALITIES if modality == FUSION else (modality,):
         try:
-            trained[m] = train_modality(root, records, labels, m, config, out)
+            trained[m] = train_modality(root, records, labels, m, config, out, audio_features)
         except NothingToLearn as exc:
             if modality != FUSION:
                 raise
@@ -110,6 +118,7 @@ def train_release(
         "modality": modality,
         "teacher": teacher or None,
         "teacher_min_confidence": teacher_min_confidence if teacher else None,
+        "audio_features": audio_features,
         "train": baseline.train_card(config)["train"],
         "clips": {m: t["clips"] for m, t in trained.items()},
         "epochs": {m: len(t["history"]) for m, t in trained.items()},

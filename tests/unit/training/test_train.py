@@ -20,6 +20,7 @@ from emofactory.training.baseline import TrainConfig
 from emofactory.training.run import train_release
 
 RATE = 16000
+MFCC = ["--audio-features", "mfcc"]  # the fast features, where the test is not about them
 SENTENCES = {
     "anger": "I am furious with you, get out!",
     "disgust": "That is revolting and gross.",
@@ -74,7 +75,9 @@ def release(tmp_path_factory):
 
 def test_each_modality_learns_the_release_and_the_same_seed_gives_the_same_model(release, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli.main, ["train", str(release), "--modality", "audio", "--out", str(tmp_path / "a")])
+    result = runner.invoke(
+        cli.main, ["train", str(release), "--modality", "audio", "--out", str(tmp_path / "a"), *MFCC]
+    )
     assert result.exit_code == 0, result.output
     assert "weighted F1" in result.output and all(c in result.output for c in CANONICAL)
     first = json.loads((tmp_path / "a" / "results.json").read_text())
@@ -83,14 +86,14 @@ def test_each_modality_learns_the_release_and_the_same_seed_gives_the_same_model
     assert (tmp_path / "a" / "confusion.png").stat().st_size > 5000
     card = json.loads((tmp_path / "a" / "audio" / "baseline.json").read_text())
     assert card["release_id"] == "rgenerated000001" and card["test"]["uar"] == first["test"]["audio"]["uar"]
-    again = train_release(release, "audio", tmp_path / "b")
+    again = train_release(release, "audio", tmp_path / "b", audio_features="mfcc")
     assert again["test"] == first["test"] and again["epochs"] == first["epochs"]
     weights = [(tmp_path / d / "audio" / "model.pt").read_bytes() for d in ("a", "b")]
     assert weights[0] == weights[1]
-    other = train_release(release, "audio", tmp_path / "c", TrainConfig(seed=1))
+    other = train_release(release, "audio", tmp_path / "c", TrainConfig(seed=1), audio_features="mfcc")
     assert (tmp_path / "c" / "audio" / "model.pt").read_bytes() != weights[0] and other["test"]["audio"]["n"] == 14
 
-    fused = train_release(release, "fusion", tmp_path / "f")
+    fused = train_release(release, "fusion", tmp_path / "f", audio_features="mfcc")
     assert set(fused["test"]) == {"audio", "text", "fusion"} and "face" in fused["skipped"]  # no frames here
     assert fused["test"]["text"]["uar"] >= 0.8 and fused["test"]["fusion"]["uar"] >= 0.8
 
@@ -106,7 +109,7 @@ def test_a_teacher_labels_what_it_is_sure_of_and_the_test_split_keeps_the_releas
     for path in (release / "media").iterdir():
         (root / "media" / path.name).symlink_to(path)
     (root / "manifest.json").write_text(json.dumps(shaky))
-    args = ["train", str(root), "--modality", "audio", "--teacher", "face", "--teacher-min-confidence", "0.5"]
+    args = ["train", str(root), "--modality", "audio", "--teacher", "face", "--teacher-min-confidence", "0.5", *MFCC]
     assert CliRunner().invoke(cli.main, args).exit_code == 0
     result = json.loads((root / "baselines" / "audio-from-face" / "results.json").read_text())
     report = (root / "report" / "report.html").read_text()  # the release's report links it
@@ -118,7 +121,8 @@ def test_a_teacher_labels_what_it_is_sure_of_and_the_test_split_keeps_the_releas
 
 
 def test_a_trained_audio_baseline_is_the_labelers_speech_model_by_path(release, tmp_path):
-    train_release(release, "audio", tmp_path)
+    """(With Whisper's features, the default, in tests/integration/test_train_loop.py.)"""
+    train_release(release, "audio", tmp_path, audio_features="mfcc")
     model = load_speech_emotion(ModelsConfig(speech_emotion_path=str(tmp_path / "audio")))
     right = 0
     for label in CANONICAL:
