@@ -547,6 +547,9 @@ def review_results(release_id, out) -> None:
         highlight=False,
     )
     print_agreement(result)
+    for name, row in result.get("by_annotator", {}).items():
+        agrees = f"{row['agrees']:.1%}" if "agrees" in row else "-"
+        console.print(f"  {name}: {row['labels']} labels, {row['skipped']} skipped, agrees with the others {agrees}")
     if out:
         Path(out).write_text(json.dumps(result, indent=1))
 

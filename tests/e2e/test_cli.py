@@ -88,6 +88,7 @@ def review_on_the_catalogs_page(stack, manifest: dict, tmp_path) -> None:
             assert answer.status_code == 200, answer.text[:300]
     results = CliRunner().invoke(cli.main, ["review", "results", release_id, "--out", str(tmp_path / "r.json")])
     assert results.exit_code == 0 and f"{len(labels)} of {len(labels)} clips have 3 labels" in results.output
+    assert "cem: " in results.output and "agrees with the others 100.0%" in results.output
     assert json.loads((tmp_path / "r.json").read_text())["factory_agrees"] == 1.0
     out = tmp_path / "validated"
     validated = CliRunner().invoke(cli.main, ["review", "validate", release_id, "--out", str(out)])

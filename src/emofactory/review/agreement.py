@@ -71,6 +71,29 @@ def by_confidence(
     return bins
 
 
+def by_annotator(annotations: Annotations) -> dict[str, dict]:
+    """Per annotator: their labels, and how often each agrees with the majority of the others on
+    the same clip (leave-one-out, so their own vote does not count; clips where the others tie are
+    not compared). A careless or adversarial annotator stands out here."""
+    found: dict[str, dict] = {}
+    for by in annotations.values():
+        for annotator, label in by.items():
+            row = found.setdefault(annotator, {"labels": 0, "compared": 0, "agreed": 0})
+            row["labels"] += 1
+            others = majority([other for name, other in by.items() if name != annotator])
+            if others is not None:
+                row["compared"] += 1
+                row["agreed"] += label == others
+    return {
+        a: {
+            "labels": r["labels"],
+            "compared": r["compared"],
+            "agrees": r["agreed"] / r["compared"] if r["compared"] else None,
+        }
+        for a, r in sorted(found.items())
+    }
+
+
 def summary(annotations: Annotations, factory: Mapping[str, str] | None = None, classes=CANONICAL) -> dict:
     """Per clip its majority (None: ambiguous); kappa overall and per class; with the factory's
     labels, how often they are the majority, overall and per majority class."""

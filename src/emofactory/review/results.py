@@ -1,7 +1,7 @@
 """A release's review as it stands: per clip the votes and the majority (clips with at least the
-needed labels), Fleiss' kappa overall and per class, and the factory's label against the people's,
-per class and by its confidence. The one source for the results page, GetReview, the validated
-release and its report."""
+needed labels), Fleiss' kappa overall and per class, each annotator against the others, and the
+factory's label against the people's, per class and by its confidence. The one source for the
+results page, GetReview, the validated release and its report."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections import Counter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from emofactory.review.agreement import by_confidence, summary
-from emofactory.review.assignments import labels_of, release_or_404
+from emofactory.review.agreement import by_annotator, by_confidence, summary
+from emofactory.review.assignments import UNSURE, labels_of, release_or_404
 from emofactory.stages.catalog import db
 
 
@@ -36,7 +36,18 @@ def release_review(session: Session, release_id: str, needed: int) -> dict:
     )
     result.setdefault("kappa", None)  # fewer than one clip with two labels
     result.setdefault("kappa_per_class", {})
+    skipped = dict(
+        session.execute(
+            select(db.Annotation.annotator, func.count())
+            .where(db.Annotation.release_id == release_id, db.Annotation.label == UNSURE)
+            .group_by(db.Annotation.annotator)
+        ).all()
+    )
+    people = by_annotator(complete)
+    for name in set(skipped) - set(people):
+        people[name] = {"labels": 0, "compared": 0, "agrees": None}
     result.update(
+        by_annotator={name: {**row, "skipped": int(skipped.get(name, 0))} for name, row in sorted(people.items())},
         release_id=release_id,
         name=release.name,
         needed=needed,

@@ -6,8 +6,10 @@ see the results: majorities, Fleiss' kappa, and the factory's label against the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -212,8 +214,19 @@ class ReviewApp:
         )
 
 
-def serve_in_thread(app, host: str, port: int) -> uvicorn.Server:
-    """The page on its own thread and event loop, beside the gRPC server (as the metrics are)."""
+def serve_in_thread(app, host: str, port: int, patience_s: float = 30.0) -> uvicorn.Server:
+    """The page on its own thread and event loop, beside the gRPC server (as the metrics are); once
+    it listens. A port it cannot bind stops the caller here, rather than a service without its page."""
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-    threading.Thread(target=server.run, name="review-http", daemon=True).start()
+    def run():
+        with contextlib.suppress(SystemExit):  # uvicorn exits where it cannot bind: said below
+            server.run()
+
+    thread = threading.Thread(target=run, name="review-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + patience_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the review page could not listen on {host}:{port}")
+        time.sleep(0.02)
     return server

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from emofactory import cli
-from emofactory.review.agreement import fleiss_kappa, majority, summary
+from emofactory.review.agreement import by_annotator, fleiss_kappa, majority, summary
 from emofactory.review.labelstudio import annotations, label_config, tasks
 
 # Wikipedia's worked example of Fleiss' kappa: 10 subjects, 14 raters, 5 categories; kappa 0.210.
@@ -47,6 +47,24 @@ def test_fleiss_kappa_and_majority_match_fleiss_1971():
     assert result["kappa"] == pytest.approx(overall) and result["ambiguous"] == 3
     assert [p for p, m in result["majority"].items() if m is None] == ["p2", "p5", "p13"]
     assert result["majority"]["p1"] == "happiness" and result["majority"]["p8"] == "fear"
+
+
+def test_each_annotator_is_compared_with_the_majority_of_the_others():
+    found = {
+        "c1": {"ann": "anger", "bea": "anger", "cem": "fear"},
+        "c2": {"ann": "fear", "bea": "fear", "cem": "sadness"},
+        "c3": {"ann": "anger", "bea": "fear", "cem": "fear"},  # ann's others agree on fear
+        "c4": {"ann": "sadness", "bea": "anger"},  # for each, the other is one voice: compared
+    }
+    rows = by_annotator(found)
+    # ann: c1 (bea, cem tie: not compared), c2 others tie, c3 others fear (no), c4 other anger (no)
+    assert rows["ann"] == {"labels": 4, "compared": 2, "agrees": 0.0}
+    # bea: c1 others tie, c2 tie, c3 others tie, c4 other sadness (no)
+    assert rows["bea"] == {"labels": 4, "compared": 1, "agrees": 0.0}
+    # cem: c1 others anger (no), c2 others fear (no), c3 others tie
+    assert rows["cem"] == {"labels": 3, "compared": 2, "agrees": 0.0}
+    agreeing = by_annotator({"c": {"a": "fear", "b": "fear", "c": "fear"}})
+    assert all(row["agrees"] == 1.0 and row["compared"] == 1 for row in agreeing.values())
 
 
 def test_fleiss_kappa_matches_worked_examples():

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from emofactory.review.agreement import counts, fleiss_kappa
+from emofactory.review.web import serve_in_thread
 from emofactory.stages.catalog.publish import create_validated_release
 from emofactory.v1 import catalog_pb2
 from tests.helpers import ReviewSite, fresh_postgres
@@ -125,6 +126,13 @@ def test_bad_input_is_a_clear_4xx_and_changes_nothing(site):
         assert f">{label}<" not in page.text.split('id="answers"')[0]
 
 
+def test_a_port_the_page_cannot_listen_on_stops_the_caller_at_start(site):
+    from starlette.applications import Starlette
+
+    with pytest.raises(RuntimeError, match="could not listen"):
+        serve_in_thread(Starlette(), "127.0.0.1", int(site.base.rsplit(":", 1)[1]))  # the site holds it
+
+
 def test_results_majority_kappa_and_the_validated_release(site, tmp_path):
     votes = {  # per clip (release order): three annotators' labels
         0: ["anger", "anger", "anger"],
@@ -158,7 +166,10 @@ def test_results_majority_kappa_and_the_validated_release(site, tmp_path):
     agree = sum(factory[c] == majorities[c] for c in decided) / len(decided)
     assert result["factory_agrees"] == pytest.approx(agree)
     page = lead.get(f"{site.base}/r/{site.release_id}/results")
-    assert page.status_code == 200 and f"{result['kappa']:.3f}" in page.text
+    assert page.status_code == 200 and f"{result['kappa']:.3f}" in page.text and 'id="annotators"' in page.text
+    people_rows = result["by_annotator"]
+    assert sum(r["skipped"] for r in people_rows.values()) == 1  # the one "unsure"
+    assert sum(r["labels"] for r in people_rows.values()) == sum(len(by) for by in human.values())
 
     request = catalog_pb2.CreateValidatedReleaseRequest(release=site.release_id)
     kept = create_validated_release(site.store, site.config, request, tmp_path / "validated")

@@ -128,6 +128,9 @@ def review_message(review: dict) -> dict:
     message["kappa_per_class"] = {c: k for c, k in review["kappa_per_class"].items() if k is not None}
     message["by_confidence"] = [{k: v for k, v in b.items() if v is not None} for b in review["by_confidence"]]
     message["reviewed"] = [{**c, "majority": c["majority"] or ""} for c in review["reviewed"]]
+    message["by_annotator"] = {
+        a: {k: v for k, v in row.items() if v is not None} for a, row in review["by_annotator"].items()
+    }
     return message
 
 
