@@ -218,6 +218,7 @@ def serve_in_thread(app, host: str, port: int, patience_s: float = 30.0) -> uvic
     """The page on its own thread and event loop, beside the gRPC server (as the metrics are); once
     it listens. A port it cannot bind stops the caller here, rather than a service without its page."""
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+
     def run():
         with contextlib.suppress(SystemExit):  # uvicorn exits where it cannot bind: said below
             server.run()

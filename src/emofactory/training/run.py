@@ -31,6 +31,24 @@ class NothingToLearn(ValueError):
     pass
 
 
+REQUIRED = ("clip_id", "label", "split", "media", "start_s", "end_s")
+
+
+def read_manifest(root: Path) -> dict:
+    """The release folder's manifest.json, checked for what training reads, with the clip at fault named."""
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise ValueError(f"{path} not found: give the folder `emofactory release` or `run --out` wrote")
+    manifest = json.loads(path.read_text())
+    if not manifest.get("release_id") or not isinstance(manifest.get("clips"), list):
+        raise ValueError(f"{path}: not a release manifest (release_id and clips)")
+    for clip in manifest["clips"]:
+        missing = [k for k in REQUIRED if k not in clip]
+        if missing or clip["label"] not in CANONICAL or clip["split"] not in SPLITS:
+            raise ValueError(f"{path}: clip {clip.get('clip_id', '?')!r} lacks {missing} or has an unknown label/split")
+    return manifest
+
+
 def teacher_labels(records: Sequence[dict], teacher: str, min_confidence: float) -> list[str | None]:
     """The teacher's most probable class for each clip, or None where its top score is under min_confidence."""
     found = []
@@ -90,7 +108,7 @@ def train_release(
     audio_features: str = AUDIO_FEATURES[0],
 ) -> dict:
     config = config or baseline.TrainConfig()
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = read_manifest(root)
     records = manifest["clips"]
     if modality not in (*MODALITIES, FUSION):
         raise ValueError(f"--modality must be one of {', '.join((*MODALITIES, FUSION))}, not {modality!r}")

@@ -132,6 +132,15 @@ def test_a_trained_audio_baseline_is_the_labelers_speech_model_by_path(release, 
     assert right >= 5  # unseen clips of the seven pitches
 
 
+@pytest.mark.hostile
+def test_a_folder_that_is_no_release_is_a_clear_error(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"release_id": "r1", "clips": [{"clip_id": "c1"}]}))
+    for folder, message in ((tmp_path / "absent", "not found"), (tmp_path, "clip 'c1' lacks")):
+        folder.mkdir(exist_ok=True)
+        result = CliRunner().invoke(cli.main, ["train", str(folder), "--modality", "audio"])
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
 def test_metrics_match_a_hand_checked_confusion_matrix():
     truths = ["anger", "anger", "anger", "fear", "fear", "neutral"]
     predicted = ["anger", "anger", "fear", "fear", "", "anger"]  # "": the modality gave nothing
