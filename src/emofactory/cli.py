@@ -498,6 +498,17 @@ def review() -> None:
     theirs, and a validated release of the clips people confirm."""
 
 
+CATALOG = click.option(
+    "--catalog", "catalog", default="", metavar="HOST:PORT",
+    help="A catalog service (a cluster's, through port-forward; client TLS and token from EMO_CLIENT__*). "
+    "Default: the running local stack's.",
+)  # fmt: skip
+
+
+def catalog_address(catalog: str) -> dict[str, str]:
+    return {"catalog": catalog} if catalog else running_stack()
+
+
 def add_annotators(addresses, names: tuple[str, ...], lead: bool) -> None:
     with open_channel(addresses["catalog"]) as channel:
         for name in names:
@@ -524,19 +535,21 @@ def review_serve(annotators, leads) -> None:
 @review.command("annotator")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--lead", is_flag=True, help="Leads also see the results page.")
+@CATALOG
 @fail_on_rpc
-def review_annotator(names, lead) -> None:
-    """A sign-in token for each of NAMES on the running stack's review page (a new one replaces the old)."""
-    add_annotators(running_stack(), names, lead)
+def review_annotator(names, lead, catalog) -> None:
+    """A sign-in token for each of NAMES on the review page (a new one replaces the old)."""
+    add_annotators(catalog_address(catalog), names, lead)
 
 
 @review.command("results")
 @click.argument("release_id")
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the figures and majorities as JSON.")
+@CATALOG
 @fail_on_rpc
-def review_results(release_id, out) -> None:
+def review_results(release_id, out, catalog) -> None:
     """What people said about RELEASE_ID's clips on the review page."""
-    with open_channel(running_stack()["catalog"]) as channel:
+    with open_channel(catalog_address(catalog)["catalog"]) as channel:
         answer = catalog_pb2_grpc.CatalogServiceStub(channel).GetReview(
             catalog_pb2.GetReviewRequest(release=release_id)
         )
@@ -559,12 +572,13 @@ def review_results(release_id, out) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to download the release to.")
 @click.option("--use-human-label", is_flag=True, help="Keep every clip with a majority, labelled with it.")
 @click.option("--name", default="", help="Default: the reviewed release's name + ' (validated)'.")
+@CATALOG
 @fail_on_rpc
-def review_validate(release_id, out, use_human_label, name) -> None:
+def review_validate(release_id, out, use_human_label, name, catalog) -> None:
     """A release of RELEASE_ID's clips whose human majority is the factory's label (or, with
     --use-human-label, every clip with a majority, labelled with it)."""
     request = catalog_pb2.CreateValidatedReleaseRequest(release=release_id, use_human_label=use_human_label, name=name)
-    with open_channel(running_stack()["catalog"]) as channel:
+    with open_channel(catalog_address(catalog)["catalog"]) as channel:
         release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateValidatedRelease(request, timeout=1800)
     download_release(release, Path(out))
 

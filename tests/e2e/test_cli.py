@@ -86,7 +86,8 @@ def review_on_the_catalogs_page(stack, manifest: dict, tmp_path) -> None:
         while clip := re.search(r'data-clip="([^"]+)"', session.get(f"{page}/r/{release_id}").text):
             answer = session.post(f"{page}/r/{release_id}/clips/{clip[1]}", data={"label": labels[clip[1]]})
             assert answer.status_code == 200, answer.text[:300]
-    results = CliRunner().invoke(cli.main, ["review", "results", release_id, "--out", str(tmp_path / "r.json")])
+    at = ["--catalog", stack.address("catalog")]  # any catalog by address, as through a port-forward
+    results = CliRunner().invoke(cli.main, ["review", "results", release_id, "--out", str(tmp_path / "r.json"), *at])
     assert results.exit_code == 0 and f"{len(labels)} of {len(labels)} clips have 3 labels" in results.output
     assert "cem: " in results.output and "agrees with the others 100.0%" in results.output
     assert json.loads((tmp_path / "r.json").read_text())["factory_agrees"] == 1.0
