@@ -579,8 +579,8 @@ def review_validate(release_id, out, use_human_label, name, catalog) -> None:
     --use-human-label, every clip with a majority, labelled with it)."""
     request = catalog_pb2.CreateValidatedReleaseRequest(release=release_id, use_human_label=use_human_label, name=name)
     with open_channel(catalog_address(catalog)["catalog"]) as channel:
-        release = catalog_pb2_grpc.CatalogServiceStub(channel).CreateValidatedRelease(request, timeout=1800)
-    download_release(release, Path(out))
+        answer = catalog_pb2_grpc.CatalogServiceStub(channel).CreateValidatedRelease(request, timeout=1800)
+    download_release(answer.release, Path(out))
 
 
 def print_agreement(result: dict) -> None:

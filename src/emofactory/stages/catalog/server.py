@@ -80,7 +80,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     @grpc_errors
     async def CreateValidatedRelease(self, request, context):
-        return await asyncio.to_thread(self._publish, create_validated_release, request)
+        release = await asyncio.to_thread(self._publish, create_validated_release, request)
+        return catalog_pb2.CreateValidatedReleaseResponse(release=release)
 
     def _publish(self, create, request) -> catalog_pb2.CreateReleaseResponse:
         with tempfile.TemporaryDirectory(dir=self.ctx.work_dir or None) as tmp:
