@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import wave
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ from emofactory.core.config import ModelsConfig
 from emofactory.evaluation.metrics import scores
 from emofactory.models.registry import load_facial_emotion, load_speech_emotion
 from emofactory.stages.catalog.releases import assign_splits
-from emofactory.training.features import AUDIO_FEATURES
+from emofactory.stages.vision.config import VisionConfig
+from emofactory.training.features import AUDIO_FEATURES, largest_face
 from emofactory.training.run import train_release
 
 RATE = 16000
@@ -74,21 +76,21 @@ def extract(source: Path, media: Path, clip_id: str, video: bool) -> dict:
     return found
 
 
-def face_scores(root: Path, frame: str) -> dict:
-    """The factory's face model (its default, the mean of mini-XCEPTION and facex) on the largest face."""
-    from PIL import Image
-
+@cache
+def face_models():
+    """MTCNN and the factory's default face model (the mean of mini-XCEPTION and facex), loaded once."""
     from emofactory.models.mtcnn import FaceDetector
-    from emofactory.stages.vision.faces import square_crop
 
-    image = np.asarray(Image.open(root / frame).convert("RGB"))
-    found = FaceDetector()(image[None])
-    if not found["scores"].shape[1] or found["scores"][0].max() <= 0:
+    return FaceDetector(), load_facial_emotion(ModelsConfig())
+
+
+def face_scores(root: Path, frame: str) -> dict:
+    """The factory's face model on the largest face in the frame, cropped as the vision stage does."""
+    detector, model = face_models()
+    crop = largest_face(detector, root / frame, margin=VisionConfig().face_margin)
+    if crop is None:
         return {}
-    boxes = found["boxes"][0][found["scores"][0] > 0]
-    box = boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
-    crop = square_crop(image, box, -0.1, 112)
-    probs = load_facial_emotion(ModelsConfig())({"faces": crop[None]})["probabilities"][0]
+    probs = model({"faces": crop[None]})["probabilities"][0]
     return dict(zip(CANONICAL, map(float, probs)))
 
 

