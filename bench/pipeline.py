@@ -4,8 +4,9 @@
   without ASR, on the generated 10-minute 480p video (or a given one), served over HTTP;
 - the FFmpeg full-decode floor of the same file, and the ratio to it;
 - a sequential baseline doing the same work the straightforward way (bench/baseline.py);
-- busy seconds per stage inside the pipeline (the services' Prometheus counters) and peak memory
-  per service process;
+- busy seconds per stage inside the pipeline (the services' Prometheus counters), how busy the
+  machine's cores were, and peak memory per service process;
+- the video in chunks (vad.chunk_s, the default) against the whole video as one chunk;
 - scaling: a 4-video job with 1 and with 2 replicas of the heaviest worker.
 
 Prints a table and writes bench/out/pipeline.json. Usage: python -m bench.pipeline [VIDEO]"""
@@ -39,8 +40,10 @@ OUT = Path(__file__).parent / "out"
 LABELER = common_pb2.LabelerOptions(modalities=["face"], min_modalities=1)
 
 
-def run_job(stack: LocalStack, urls: list[str], asr: str) -> tuple[float, common_pb2.Job]:
-    config = common_pb2.JobConfig(asr=common_pb2.AsrOptions(engine=asr), labeler=LABELER)
+def run_job(
+    stack: LocalStack, urls: list[str], asr: str, vad: common_pb2.VadOptions | None = None
+) -> tuple[float, common_pb2.Job]:
+    config = common_pb2.JobConfig(vad=vad, asr=common_pb2.AsrOptions(engine=asr), labeler=LABELER)
     request = ingest_pb2.SubmitJobRequest(
         sources=[common_pb2.Source(url=u) for u in urls], language="en-US", config=config
     )
@@ -66,6 +69,12 @@ def stage_seconds(stack: LocalStack) -> dict[str, float]:
         for stage, seconds in re.findall(r'emo_stage_seconds_sum\{stage="(\w+)"\} (\S+)', text):
             total[stage] = total.get(stage, 0.0) + float(seconds)
     return total
+
+
+def cores_busy() -> tuple[int, int]:
+    """The machine's (busy, total) CPU time so far, in ticks, from /proc/stat."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
 
 
 def peak_memory_mb(stack: LocalStack) -> dict[str, float]:
@@ -114,7 +123,7 @@ def main() -> None:
         tmp = Path(tmp)
         media = tmp / "media"
         media.mkdir()
-        names = {"with_asr": "a.mp4", "without_asr": "b.mp4"}
+        names = {"with_asr": "a.mp4", "without_asr": "b.mp4", "one_chunk": "c.mp4"}
         for name in names.values():
             shutil.copyfile(video, media / name)
         quarter = min(150.0, duration / 4)
@@ -138,11 +147,21 @@ def main() -> None:
         with LocalStack(tmp / "stack", env=stack_env()) as stack:
             os.environ.update(stack.env())
             runs = {}
-            for name, engine in (("without_asr", "none"), ("with_asr", AsrConfig().engine)):  # the default ASR
-                before = stage_seconds(stack)
-                seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine)
+            whole = common_pb2.VadOptions(chunk_s=0)
+            for name, engine, vad in (
+                ("without_asr", "none", None),
+                ("with_asr", AsrConfig().engine, None),  # the default ASR
+                ("one_chunk", "none", whole),
+            ):
+                before, busy_before = stage_seconds(stack), cores_busy()
+                seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine, vad)
                 assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
-                runs[name] = {"seconds": round(seconds, 2), "stages": delta(stage_seconds(stack), before)}
+                busy, total = (a - b for a, b in zip(cores_busy(), busy_before))
+                runs[name] = {
+                    "seconds": round(seconds, 2),
+                    "stages": delta(stage_seconds(stack), before),
+                    "cores_busy_pct": round(100 * busy / total, 1),
+                }
             report["pipeline"] = runs
             busy = runs["without_asr"]["stages"]
             heaviest = max(busy, key=busy.get)
@@ -162,12 +181,15 @@ def main() -> None:
         ("decode floor (ffmpeg -f null)", floor),
         ("pipeline end to end, ASR off", e2e),
         ("pipeline end to end, default ASR", report["pipeline"]["with_asr"]["seconds"]),
+        ("the same, ASR off, one chunk", report["pipeline"]["one_chunk"]["seconds"]),
         ("sequential baseline (same work)", report["baseline"]["seconds"]),
     ]
     print(f"\nvideo: {video.name}, {duration:.1f} s\n")
-    print(f"{'run':36s} {'seconds':>8s} {'x realtime':>11s} {'/ floor':>8s}")
+    print(f"{'run':36s} {'seconds':>8s} {'x realtime':>11s} {'/ floor':>8s} {'cores busy':>11s}")
+    run_of = {rows[1][0]: "without_asr", rows[2][0]: "with_asr", rows[3][0]: "one_chunk"}
     for name, seconds in rows:
-        print(f"{name:36s} {seconds:8.2f} {duration / seconds:10.1f}x {seconds / floor:7.2f}")
+        pct = f"{report['pipeline'][run_of[name]]['cores_busy_pct']:10.1f}%" if name in run_of else ""
+        print(f"{name:36s} {seconds:8.2f} {duration / seconds:10.1f}x {seconds / floor:7.2f} {pct}")
     print(f"\nspeed-up over the sequential baseline: {report['baseline']['seconds'] / e2e:.2f}x")
     print("busy seconds per stage in the pipeline (ASR off):", report["pipeline"]["without_asr"]["stages"])
     print("busy seconds per stage in the pipeline (default ASR):", report["pipeline"]["with_asr"]["stages"])

@@ -54,6 +54,14 @@ def speech_sample(media_dir):
 
 
 @pytest.fixture(scope="session")
+def long_sample(media_dir):
+    """(mp4 path, true phrase spans): twelve phrases, about 45 s: several chunks of vad.chunk_s 10, and
+    vision at 10 fps works for several seconds."""
+    path = media_dir / "long.mp4"
+    return path, sample.sample_video(path, repeat=3)
+
+
+@pytest.fixture(scope="session")
 def silent_video(media_dir, speech_sample) -> Path:
     """The sample's picture with no audio track at all."""
     return sample.mux_video(speech_sample[0].with_suffix(".wav"), media_dir / "noaudio.mp4", audio=False)

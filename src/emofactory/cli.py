@@ -177,7 +177,8 @@ def video_progress(video: common_pb2.VideoStatus) -> str:
         if s.state in (common_pb2.STAGE_STATE_FAILED, common_pb2.STAGE_STATE_SKIPPED):
             return f"{s.stage} {common_pb2.StageState.Name(s.state).removeprefix('STAGE_STATE_').lower()}"
     done = [s.stage for s in video.stages if s.state == common_pb2.STAGE_STATE_DONE]
-    return f"done through {done[-1]}" if done else "pending"
+    running = [f"{s.stage} {s.chunks_done} of {s.chunks} chunks" for s in video.stages if not s.state]
+    return ", ".join([f"done through {done[-1]}"] * bool(done) + running) or "pending"
 
 
 def print_job(job: common_pb2.Job) -> None:

@@ -20,8 +20,8 @@ from google.protobuf.message import Message
 
 from emofactory.core.adapters import add_videos, record_output
 from emofactory.core.errors import PermanentError, TransientError
-from emofactory.core.events import JOB_SUBMITTED, context_of, video_id_of
-from emofactory.core.jobs import job_state, summarize
+from emofactory.core.events import JOB_SUBMITTED, chunk_of, context_of, video_id_of
+from emofactory.core.jobs import settle, stage_statuses
 from emofactory.core.stage import Output, Stage, StageContext
 from emofactory.core.store import FileStore
 from emofactory.pipeline import STAGES
@@ -47,6 +47,7 @@ class _Status:
 
     def __init__(self, job: common_pb2.Job, names: Sequence[str]):
         self.job, self.names, self.videos = job, tuple(names), {}
+        self.records: dict[tuple[str, str, int], common_pb2.StageStatus] = {}  # (video, stage, chunk)
 
     async def add_video(self, job_id: str, video_id: str, source: str, title: str = "") -> None:
         self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id, source=source, title=title))
@@ -55,21 +56,35 @@ class _Status:
         change(self.job)
 
     async def record(
-        self, job_id: str, video_id: str, stage: str, state: int, reason: str = "", items: int = 0, flagged: int = 0
+        self,
+        job_id: str,
+        video_id: str,
+        stage: str,
+        state: int,
+        reason: str = "",
+        items: int = 0,
+        flagged: int = 0,
+        chunk: int = 0,
+        chunks: int = 0,
     ) -> None:
-        video = self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
-        kept = [s for s in video.stages if s.stage != stage]
-        status = common_pb2.StageStatus(stage=stage, state=state, reason=reason, items=items, flagged=flagged)
-        del video.stages[:]
-        video.stages.extend(sorted([*kept, status], key=lambda s: self.names.index(s.stage)))
+        self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
+        status = common_pb2.StageStatus(
+            stage=stage, state=state, reason=reason, items=items, flagged=flagged, chunks=chunks
+        )
+        self.records[video_id, stage, chunk if chunks else -1] = status
 
     def settled(self) -> common_pb2.Job:
         job = common_pb2.Job()
         job.CopyFrom(self.job)
-        job.videos.extend(self.videos[v] for v in sorted(self.videos))
-        job.state = job_state(job, self.names)
-        job.summary.extend(summarize(job, self.names))
-        return job
+        for video_id in sorted(self.videos):
+            by_stage: dict[str, list[common_pb2.StageStatus]] = {}
+            for (video, stage, _), status in sorted(self.records.items()):
+                if video == video_id:
+                    by_stage.setdefault(stage, []).append(status)
+            video = job.videos.add()
+            video.CopyFrom(self.videos[video_id])
+            video.stages.extend(stage_statuses(by_stage, self.names))
+        return settle(job, self.names)
 
 
 async def run_local(
@@ -129,7 +144,11 @@ async def _failed(stage: Stage, event, status: _Status, reason: str) -> None:
     video_id = video_id_of(event)
     log.info("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
     if video_id:
-        await status.record(context_of(event).job_id, video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason)
+        chunk, chunks = chunk_of(event)
+        job_id = context_of(event).job_id
+        await status.record(
+            job_id, video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason, chunk=chunk, chunks=chunks
+        )
     else:
         status.job.errors.append(f"{stage.name}: {reason}")
         status.job.resolved = True

@@ -15,7 +15,6 @@ import grpc
 import pytest
 from nats.js.api import ConsumerConfig
 
-from dev import sample
 from emofactory.core.bus import StageWorker, publish
 from emofactory.core.channels import open_channel
 from emofactory.core.config import BusConfig
@@ -28,13 +27,6 @@ from tests.helpers import describe, submit, wait_job
 S = common_pb2.StageState
 
 
-@pytest.fixture(scope="module")
-def long_sample(media_dir):
-    """Twelve phrases (about 45 s), so that vision at 10 fps works for several seconds."""
-    path = media_dir / "long.mp4"
-    return path, sample.sample_video(path, repeat=3)
-
-
 def stage_state(job: common_pb2.Job, name: str) -> int:
     return next((s.state for v in job.videos for s in v.stages if s.stage == name), 0)
 
@@ -45,6 +37,7 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, sto
         sources=[common_pb2.Source(path=str(video_path))],
         language="en-US",
         config=common_pb2.JobConfig(
+            vad=common_pb2.VadOptions(chunk_s=10),  # several chunks, some past vision when it dies
             vision=common_pb2.VisionOptions(fps=10),
             labeler=common_pb2.LabelerOptions(modalities=["face"], min_modalities=1),
         ),
@@ -64,6 +57,8 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(stack, ingest, sto
     job = wait_job(ingest, stack, job_id, timeout=180)
     assert job.state == common_pb2.JOB_STATE_SUCCEEDED, describe(job)
     video = job.videos[0]
+    chunks = {s.stage: (s.chunks, s.chunks_done) for s in video.stages if s.chunks}
+    assert len(chunks) == 4 and len(set(chunks.values())) == 1 and next(iter(chunks.values()))[0] >= 3, chunks
     with open_channel(stack.address("catalog")) as ch:
         clips = (
             catalog_pb2_grpc.CatalogServiceStub(ch)

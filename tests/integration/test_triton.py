@@ -112,7 +112,8 @@ def labels_of(stack: LocalStack, video_id: str) -> dict:
             bucket=env["EMO_STORE__BUCKET"],
         )
     )
-    return json.loads(store.get_bytes(store.ref(f"{video_id}/labeler/{config_digest(LabelerConfig())}/labels.json")))
+    (key,) = store.list_keys(f"{video_id}/labeler/{config_digest(LabelerConfig())}/labels-")
+    return json.loads(store.get_bytes(store.ref(key)))
 
 
 def why(reason: str) -> str:

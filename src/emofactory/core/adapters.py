@@ -16,7 +16,7 @@ import grpc
 
 from emofactory.core.bus import Handler, publish
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.events import context_of, message_id, video_id_of
+from emofactory.core.events import chunk_of, context_of, message_id, video_id_of
 from emofactory.core.service import Runtime, abort_on_error
 from emofactory.core.stage import Output, Stage
 from emofactory.v1 import common_pb2
@@ -45,8 +45,17 @@ async def record_output(jobs, stage: Stage, event, out: Output) -> None:
 
         await jobs.update(job_id, settle)
     elif out.records_video:
+        chunk, chunks = chunk_of(event)
         await jobs.record(
-            job_id, video_id_of(event), stage.name, out.state, out.reason, items=out.items, flagged=out.flagged
+            job_id,
+            video_id_of(event),
+            stage.name,
+            out.state,
+            out.reason,
+            items=out.items,
+            flagged=out.flagged,
+            chunk=chunk,
+            chunks=chunks,
         )
 
 
@@ -54,7 +63,8 @@ async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:
     job_id = context_of(event).job_id
     await add_videos(rt.jobs, event, out)
     for subject, produced in out.events:
-        await publish(rt.js, subject, produced, message_id(job_id, video_id_of(produced), event_name(subject)))
+        ids = message_id(job_id, video_id_of(produced), event_name(subject), *chunk_of(produced))
+        await publish(rt.js, subject, produced, ids)
     await record_output(rt.jobs, stage, event, out)
 
 

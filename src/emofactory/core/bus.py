@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from emofactory.core import metrics
 from emofactory.core.config import BusConfig
 from emofactory.core.errors import PermanentError
-from emofactory.core.events import context_of, dead_letter_subject, decode, video_id_of
+from emofactory.core.events import chunk_of, context_of, dead_letter_subject, decode, video_id_of
 from emofactory.core.jobs import JobStore
 from emofactory.v1 import common_pb2, events_pb2
 
@@ -200,8 +200,16 @@ class StageWorker:
         # One dead letter per stream message, however many replicas saw it fail.
         await publish(self.js, dead_letter_subject(self.stage), letter, f"dlq.{self.stage}.{seq}")
         if job_id and video_id:
+            chunk, chunks = chunk_of(event)
             await self.jobs.record(
-                job_id, video_id, self.stage, common_pb2.STAGE_STATE_FAILED, reason, attempts=attempt
+                job_id,
+                video_id,
+                self.stage,
+                common_pb2.STAGE_STATE_FAILED,
+                reason,
+                attempts=attempt,
+                chunk=chunk,
+                chunks=chunks,
             )
         elif job_id:
             await self.jobs.fail_resolution(job_id, f"{self.stage}: {reason}")

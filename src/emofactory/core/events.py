@@ -28,6 +28,13 @@ def video_id_of(event: Message) -> str:
     return event.envelope.video_id if "envelope" in event.DESCRIPTOR.fields_by_name else ""
 
 
+def chunk_of(event: Message | None) -> tuple[int, int]:
+    """(chunk, chunks) of the video an event is about; (0, 0) for the whole video."""
+    if event is None or "envelope" not in event.DESCRIPTOR.fields_by_name:
+        return 0, 0
+    return event.envelope.chunk, event.envelope.chunks
+
+
 def forward(
     event: Message,
     kind: type[Message],
@@ -62,6 +69,6 @@ def decode(subject: str, data: bytes, payloads: Mapping[str, type[Message]]) -> 
         raise PermanentError(f"malformed {kind.__name__} payload on {subject}: {exc}") from exc
 
 
-def message_id(job_id: str, video_id: str, event: str) -> str:
-    """Nats-Msg-Id: the same logical event published twice is stored once."""
-    return f"{job_id}.{video_id}.{event}"
+def message_id(job_id: str, video_id: str, event: str, chunk: int = 0, chunks: int = 0) -> str:
+    """Nats-Msg-Id: the same logical event published twice is stored once; each chunk's its own."""
+    return f"{job_id}.{video_id}.{event}" + (f".{chunk}" if chunks else "")

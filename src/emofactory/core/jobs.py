@@ -4,6 +4,9 @@ its part without a shared database:
     <job_id>                      Job (sources, context, resolution errors)
     <job_id>.<video_id>           VideoStatus (source, title)
     <job_id>.<video_id>.<stage>   StageStatus (done / failed / skipped, reason, items)
+    <job_id>.<video_id>.<stage>.<chunk>   the same, of one chunk of the video (the stages after vad)
+
+A stage's chunks are merged into one StageStatus when the job is read (`merge_chunks`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from emofactory.core.errors import InvalidRequest
 from emofactory.v1 import common_pb2 as pb
 
 S = pb.StageState
+# The states that stop a video (or a chunk of it) at a stage.
+STOPPED = (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED)
 # The states a job ends in.
 SETTLED = (pb.JOB_STATE_SUCCEEDED, pb.JOB_STATE_PARTIAL, pb.JOB_STATE_FAILED, pb.JOB_STATE_FILTERED)
 # A job id is one token of the status keys above: no '.', which would split it in two.
@@ -114,11 +119,22 @@ class JobStore:
         items: int = 0,
         attempts: int = 1,
         flagged: int = 0,
+        chunk: int = 0,
+        chunks: int = 0,
     ) -> None:
+        """`chunks`: how many the video has, when the stage ran on its chunk `chunk` (0: the whole video)."""
         status = pb.StageStatus(
-            stage=stage, state=state, reason=reason, items=items, attempts=attempts, updated_at=_now(), flagged=flagged
+            stage=stage,
+            state=state,
+            reason=reason,
+            items=items,
+            attempts=attempts,
+            updated_at=_now(),
+            flagged=flagged,
+            chunks=chunks,
         )
-        await self.kv.put(f"{job_id}.{video_id}.{stage}", status.SerializeToString())
+        key = f"{job_id}.{video_id}.{stage}" + (f".{chunk}" if chunks else "")
+        await self.kv.put(key, status.SerializeToString())
 
     async def get(self, job_id: str) -> pb.Job | None:
         try:
@@ -126,21 +142,55 @@ class JobStore:
         except KeyNotFoundError:
             return None
         videos: dict[str, pb.VideoStatus] = {}
-        stages: dict[str, list[pb.StageStatus]] = {}
+        records: dict[str, dict[str, list[pb.StageStatus]]] = {}
         for key, value in await self._latest(f"{job_id}.>"):
             parts = key.split(".")
             if len(parts) == 2:
                 videos[parts[1]] = pb.VideoStatus.FromString(value)
-            elif len(parts) == 3:
-                stages.setdefault(parts[1], []).append(pb.StageStatus.FromString(value))
+            elif len(parts) in (3, 4):
+                records.setdefault(parts[1], {}).setdefault(parts[2], []).append(pb.StageStatus.FromString(value))
         for video_id in sorted(videos):
             video = videos[video_id]
-            order = {name: i for i, name in enumerate(self.stages)}
-            video.stages.extend(sorted(stages.get(video_id, []), key=lambda s: order.get(s.stage, len(order))))
+            video.stages.extend(stage_statuses(records.get(video_id, {}), self.stages))
             job.videos.append(video)
-        job.state = job_state(job, self.stages)
-        job.summary.extend(summarize(job, self.stages))
-        return job
+        return settle(job, self.stages)
+
+
+def settle(job: pb.Job, stages: Sequence[str]) -> pb.Job:
+    """The job's state and per-stage summary, from its videos' stages."""
+    job.state = job_state(job, stages)
+    del job.summary[:]
+    job.summary.extend(summarize(job, stages))
+    return job
+
+
+def merge_chunks(records: Sequence[pb.StageStatus]) -> pb.StageStatus:
+    """One stage's records of one video as one status: the record itself when the stage ran on the
+    whole video; else its chunks' counts summed, failed if one failed (the first failure's reason),
+    done when every chunk is, and unspecified (running) until then."""
+    if len(records) == 1 and not records[0].chunks:
+        return records[0]
+    first = records[0]
+    merged = pb.StageStatus(stage=first.stage, chunks=max(r.chunks for r in records))
+    merged.chunks_done = sum(r.state == S.STAGE_STATE_DONE for r in records)
+    merged.chunks_failed = sum(r.state in STOPPED for r in records)
+    merged.items, merged.flagged = sum(r.items for r in records), sum(r.flagged for r in records)
+    merged.attempts = max(r.attempts for r in records)
+    merged.updated_at.CopyFrom(max(records, key=lambda r: r.updated_at.ToNanoseconds()).updated_at)
+    failed = [r for r in records if r.state in STOPPED]
+    merged.reason = (failed or [r for r in records if r.reason] or [first])[0].reason
+    if failed:
+        merged.state = failed[0].state
+    elif merged.chunks_done >= merged.chunks:
+        merged.state = S.STAGE_STATE_DONE
+    return merged
+
+
+def stage_statuses(records: dict[str, list[pb.StageStatus]], stages: Sequence[str]) -> list[pb.StageStatus]:
+    """A video's stages in pipeline order, each stage's records merged."""
+    order = {name: i for i, name in enumerate(stages)}
+    merged = [merge_chunks(r) for r in records.values() if r]
+    return sorted(merged, key=lambda s: order.get(s.stage, len(order)))
 
 
 def video_done(video: pb.VideoStatus, stages: Sequence[str]) -> bool:
@@ -149,19 +199,28 @@ def video_done(video: pb.VideoStatus, stages: Sequence[str]) -> bool:
 
 
 def video_settled(video: pb.VideoStatus, stages: Sequence[str]) -> bool:
-    return video_done(video, stages) or any(
-        s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages
-    )
+    """Done, or stopped: a stage that runs on the whole video failed or skipped it, or each chunk has
+    either failed somewhere or been done by the last stage (the others' chunks go on meanwhile)."""
+    if video_done(video, stages):
+        return True
+    if any(s.state in STOPPED and not s.chunks for s in video.stages):
+        return True
+    chunked = [s for s in video.stages if s.chunks]
+    if not chunked:
+        return False
+    last = next((s for s in video.stages if s.stage == stages[-1]), None)
+    settled = (last.chunks_done if last is not None else 0) + sum(s.chunks_failed for s in chunked)
+    return settled >= max(s.chunks for s in chunked)
 
 
 def summarize(job: pb.Job, stages: Sequence[str]) -> list[pb.StageSummary]:
     summary = {name: pb.StageSummary(stage=name) for name in stages}
     for video in job.videos:
-        stopped = any(s.state in (S.STAGE_STATE_FAILED, S.STAGE_STATE_SKIPPED) for s in video.stages)
+        stopped = video_settled(video, stages)
         seen = {s.stage: s for s in video.stages}
         for name, row in summary.items():
             status = seen.get(name)
-            if status is None:
+            if status is None or status.state == S.STAGE_STATE_UNSPECIFIED:
                 row.pending += not stopped
             elif status.state == S.STAGE_STATE_DONE:
                 row.done += 1

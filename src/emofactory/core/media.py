@@ -76,6 +76,14 @@ def segment_id(video_id: str, start_s: float, end_s: float) -> str:
     return f"{video_id}-{round(start_s * 1000):08d}-{round(end_s * 1000):08d}"
 
 
+def span_name(segments) -> str:
+    """The key part of a run of segments' documents: the first one's start to the last one's end, in
+    ms as in segment ids ("none" for no segments). Each chunk of a video names its own documents by it."""
+    if not segments:
+        return "none"
+    return f"{round(segments[0].start_s * 1000):08d}-{round(segments[-1].end_s * 1000):08d}"
+
+
 def check_segments(segments) -> None:
     seen = set()
     for i, s in enumerate(segments):

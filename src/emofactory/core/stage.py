@@ -11,23 +11,33 @@ runner (`emofactory.run_local`) drive every stage the same way.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from google.protobuf.message import Message
 
 from emofactory.core.config import load_section, options_over
+from emofactory.core.copies import LocalCopies
 from emofactory.core.errors import PermanentError
 from emofactory.v1 import common_pb2
 
 
 @dataclass
 class StageContext:
-    """What a stage may touch: the object store (S3, or a folder in-process) and a scratch folder."""
+    """What a stage may touch: the object store (S3, or a folder in-process), a scratch folder, and
+    local copies of the objects it read last (`copies.local_copy(ref)`)."""
 
     store: Any
     work_dir: str | None = None
+    copies: LocalCopies = field(init=False)
+
+    def __post_init__(self):
+        folder = Path(self.work_dir or tempfile.gettempdir()) / f"copies-{os.getpid()}-{id(self):x}"
+        self.copies = LocalCopies(self.store, folder)
 
 
 @dataclass(frozen=True)

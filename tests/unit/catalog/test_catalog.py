@@ -12,6 +12,7 @@ import uuid
 import wave
 from collections import Counter
 
+import av
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,6 +26,7 @@ from emofactory.core.store import FileStore, ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_groups
 from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.encode import seek_before
 from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
 from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
@@ -123,6 +125,23 @@ def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
         for offset in (0, len(frames) - 1):
             nearest = np.argmin([np.abs(frames[offset] - source[i]).mean() for i in range(len(source))])
             assert nearest == first + offset, (segment, offset)
+
+
+def test_a_group_is_decoded_from_the_keyframe_before_it_not_from_the_start(tmp_path):
+    """A keyframe each second: after seek_before(12.3 s), the first frame decoded lies within a second
+    of the margin before it, so a group late in a long video does not decode everything before it."""
+    video = tmp_path / "keyframes.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=20"]
+    cmd += ["-f", "lavfi", "-i", "sine=duration=20", "-c:v", "libx264", "-g", "25", "-c:a", "aac", str(video)]
+    subprocess.run(cmd, check=True)
+    with av.open(str(video)) as source:
+        seek_before(source, 12.3)
+        first = {}
+        for frame in source.decode(*source.streams):
+            first.setdefault(type(frame).__name__, float(frame.time))
+            if len(first) == 2:
+                break
+    assert 10.8 <= first["VideoFrame"] <= 11.8 and first["AudioFrame"] <= 12.3, first
 
 
 def video_size(path) -> str:

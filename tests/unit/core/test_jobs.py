@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.jobs import SETTLED, check_job_id, job_state
+from emofactory.core.jobs import SETTLED, check_job_id, job_state, merge_chunks, stage_statuses, summarize
 from emofactory.pipeline import NAMES
 from emofactory.v1 import common_pb2 as pb
 
@@ -50,3 +50,48 @@ def test_job_ids_are_one_status_key_token(job_id):
 @pytest.mark.hostile
 def test_good_job_ids_pass():
     assert check_job_id("run-2026_12") == "run-2026_12" and check_job_id("a" * 64)
+
+
+def chunked(stage: str, *states: int, chunks: int = 3) -> list[pb.StageStatus]:
+    """One stage's records of a video's chunks, one per state given (the others not recorded yet)."""
+    return [pb.StageStatus(stage=stage, state=s, items=2, flagged=1, chunks=chunks, reason=f"r{s}") for s in states]
+
+
+def chunked_video(**records: list[pb.StageStatus]) -> pb.VideoStatus:
+    whole = {n: [pb.StageStatus(stage=n, state=S.STAGE_STATE_DONE)] for n in NAMES[:3]}  # ingest, audio, vad
+    return pb.VideoStatus(video_id="v", stages=stage_statuses(whole | records, NAMES))
+
+
+D, F = S.STAGE_STATE_DONE, S.STAGE_STATE_FAILED
+
+
+def test_a_stages_chunks_merge_into_one_status():
+    merged = merge_chunks(chunked("vision", D, D))
+    assert (merged.state, merged.chunks, merged.chunks_done, merged.items, merged.flagged) == (0, 3, 2, 4, 2)
+    assert merge_chunks(chunked("vision", D, D, D)).state == D
+    failed = merge_chunks(chunked("vision", D, F, D))
+    assert (failed.state, failed.chunks_failed, failed.reason) == (F, 1, f"r{F}")
+    whole = pb.StageStatus(stage="vad", state=D, items=7)
+    assert merge_chunks([whole]) == whole  # a stage that ran on the whole video is its own record
+
+
+@pytest.mark.parametrize(
+    "records, state",
+    [
+        # every chunk through the catalog
+        ({n: chunked(n, D, D, D) for n in NAMES[3:]}, pb.JOB_STATE_SUCCEEDED),
+        # the catalog has two of three chunks: still running
+        ({n: chunked(n, D, D, D) for n in NAMES[3:-1]} | {"catalog": chunked("catalog", D, D)}, pb.JOB_STATE_RUNNING),
+        # one chunk failed in vision while another is still on its way: running, not settled early
+        ({"vision": chunked("vision", D, F, D), "asr": chunked("asr", D, D, D), "labeler": chunked("labeler", D),
+          "catalog": chunked("catalog", D)}, pb.JOB_STATE_RUNNING),
+        # one chunk failed in vision, the other two through the catalog: settled, failed (its only video)
+        ({"vision": chunked("vision", D, F, D), "asr": chunked("asr", D, D, D), "labeler": chunked("labeler", D, D),
+          "catalog": chunked("catalog", D, D)}, pb.JOB_STATE_FAILED),
+    ],
+)  # fmt: skip
+def test_a_chunked_video_settles_when_each_chunk_is_through_or_failed(records, state):
+    job = pb.Job(job_id="j", resolved=True, videos=[chunked_video(**records)])
+    assert job_state(job, NAMES) == state
+    summary = {row.stage: row for row in summarize(job, NAMES)}
+    assert summary["catalog"].pending == (state == pb.JOB_STATE_RUNNING)

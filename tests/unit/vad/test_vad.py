@@ -10,6 +10,7 @@ from emofactory.stages.audio.config import AudioConfig
 from emofactory.stages.audio.extract import extract_audio
 from emofactory.stages.vad.config import VadConfig, checked_options
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
+from emofactory.stages.vad.stage import chunk_segments
 from emofactory.v1 import common_pb2
 
 SPEAKER = common_pb2.SPLIT_REASON_SPEAKER_CHANGE
@@ -109,7 +110,7 @@ def test_segment_ids_are_deterministic(sample_pcm):
     "field, value",
     [("engine", "nope"), ("frame_ms", 25), ("aggressiveness", 4), ("min_segment_s", 1e-3), ("min_silence_s", 0.001),
      ("max_segment_s", 1e-4), ("max_segment_s", -1.0), ("speaker_hop_s", 0.0), ("speaker_threshold", 2.0),
-     ("silero_threshold", 1.0)],
+     ("silero_threshold", 1.0), ("chunk_s", 1.0), ("chunk_s", -60.0)],
 )  # fmt: skip
 def test_bad_settings_are_refused_where_they_enter(field, value):
     """Each value that would fail a job later, or make it exhaust the machine (max_segment_s 1e-4: 34,100
@@ -124,3 +125,14 @@ def test_bad_settings_name_the_field(sample_pcm):
         segment_speech(
             pcm, rate, dataclasses.replace(VadConfig(), engine="silero", silero_model_path="/nonexistent.onnx")
         )
+
+
+def test_chunks_cover_every_segment_once_in_runs_of_about_chunk_s():
+    """A chunk ends before the first segment that starts chunk_s or more after its own first one: every
+    segment is in exactly one chunk, in time order, and 0 keeps the whole video in one chunk."""
+    spans = [(0.5, 2.0), (3.0, 9.5), (9.8, 12.0), (25.0, 27.0), (40.0, 41.0), (49.9, 52.0), (50.1, 53.0)]
+    segments = [common_pb2.Segment(segment_id=f"s{i}", start_s=a, end_s=b) for i, (a, b) in enumerate(spans)]
+    chunks = chunk_segments(list(reversed(segments)), 10.0)
+    assert [[s.segment_id for s in c] for c in chunks] == [["s0", "s1", "s2"], ["s3"], ["s4", "s5"], ["s6"]]
+    assert [s.segment_id for s in chunk_segments(segments, 0.0)[0]] == [s.segment_id for s in segments]
+    assert chunk_segments([], 10.0) == [[]]  # no speech: one empty chunk, so the later stages record the video

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -15,14 +14,14 @@ from google.protobuf.json_format import MessageToDict
 from emofactory.core.backend import ModelBackend
 from emofactory.core.config import config_digest
 from emofactory.core.events import SPEECH_SEGMENTED, SPEECH_TRANSCRIBED, forward
-from emofactory.core.media import check_segments, read_pcm
+from emofactory.core.media import check_segments, read_pcm, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.asr.config import AsrConfig, checked_options
 from emofactory.stages.asr.engines import Engine, make_engine
 from emofactory.stages.asr.transcribe import transcribe_segments
 from emofactory.stages.base import ModelStage
-from emofactory.v1 import asr_pb2, events_pb2
+from emofactory.v1 import asr_pb2, common_pb2, events_pb2
 
 
 @cache
@@ -63,14 +62,16 @@ class AsrStage(ModelStage):
         """The request's language (a job's) wins over the configured one; the document records it."""
         config = dataclasses.replace(config, language=request.language or config.language)
         store, video_id = self.ctx.store, request.video_id
-        with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
-            wav = await asyncio.to_thread(store.get_file, request.audio, Path(tmp) / "audio.wav")
-            segments = list(request.segments)
-            transcripts = await asyncio.to_thread(_transcribe_file, wav, video_id, segments, config, self.backend)
-        key = object_key(video_id, "asr", config_digest(config), "transcripts.json")
+        segments = list(request.segments)
+        transcripts = await asyncio.to_thread(self._transcribe, request.audio, video_id, segments, config)
+        key = object_key(video_id, "asr", config_digest(config), f"transcripts-{span_name(segments)}.json")
         doc = transcripts_document(video_id, config, transcripts)
         ref = await asyncio.to_thread(store.put_bytes, key, doc, "application/json")
         return asr_pb2.TranscribeResponse(transcripts=transcripts, transcripts_doc=ref)
+
+    def _transcribe(self, audio: common_pb2.ObjectRef, video_id: str, segments, config: AsrConfig):
+        with self.ctx.copies.local_copy(audio) as wav:
+            return _transcribe_file(wav, video_id, segments, config, self.backend)
 
     def request_of(self, event: events_pb2.SpeechSegmented) -> asr_pb2.TranscribeRequest:
         envelope = event.envelope

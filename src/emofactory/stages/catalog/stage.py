@@ -29,5 +29,5 @@ class CatalogStage(Stage):
         return names
 
     async def on_event(self, subject: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> Output:
-        clips, out_of_sync = await asyncio.to_thread(catalog_video, self.ctx.store, self.ctx.work_dir, event, config)
+        clips, out_of_sync = await asyncio.to_thread(catalog_video, self.ctx, event, config)
         return Output(items=clips, flagged=out_of_sync)

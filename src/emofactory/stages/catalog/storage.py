@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from emofactory.core.media import read_pcm
+from emofactory.core.stage import StageContext
 from emofactory.core.store import object_key
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import ClipMedia, cut_clips
@@ -44,23 +45,25 @@ def store_clip(store, video_id: str, row: db.Clip, media: ClipMedia) -> None:
     media.wav.unlink()
 
 
-def catalog_video(store, work_dir: str, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
-    """Writes the video's rows and the kept clips' media; returns (clips, clips out of sync)."""
+def catalog_video(ctx: StageContext, event: events_pb2.SegmentsLabeled, config: CatalogConfig) -> tuple[int, int]:
+    """Writes the rows of the video's segments (of the event's chunk) and the kept clips' media;
+    returns (clips, clips out of sync)."""
     Session = db.sessions(config.database_url)
-    envelope = event.envelope
+    store, envelope = ctx.store, event.envelope
     info = _info(store, envelope)
     rows = clip_rows(event)
     kept = [r for r in rows if r.kept]
-    with Session() as session, tempfile.TemporaryDirectory(dir=work_dir or None) as tmp:
+    with Session() as session, tempfile.TemporaryDirectory(dir=ctx.work_dir or None) as tmp:
         done = {r.clip_id: _already_cut(session, store, r.segment_id) for r in kept}
         todo = [r for r in kept if done[r.clip_id] is None]
         if todo:
-            video = store.get_file(envelope.video, Path(tmp) / "source")
-            pcm, rate = read_pcm(store.get_file(envelope.audio, Path(tmp) / "audio.wav"))
-            segments = {s.segment_id: s for s in event.segments}
-            rows_of = {r.segment_id: r for r in todo}
-            for media in cut_clips(video, pcm, rate, [segments[s] for s in rows_of], Path(tmp), config):
-                store_clip(store, envelope.video_id, rows_of[media.segment_id], media)
+            copies = ctx.copies
+            with copies.local_copy(envelope.video) as video, copies.local_copy(envelope.audio) as wav:
+                pcm, rate = read_pcm(wav)
+                segments = {s.segment_id: s for s in event.segments}
+                rows_of = {r.segment_id: r for r in todo}
+                for media in cut_clips(video, pcm, rate, [segments[s] for s in rows_of], Path(tmp), config):
+                    store_clip(store, envelope.video_id, rows_of[media.segment_id], media)
         for row in kept:
             previous = done[row.clip_id]
             if previous is not None:

@@ -7,22 +7,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import tempfile
-from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
 
 from emofactory.core.config import config_digest
 from emofactory.core.errors import InvalidRequest
 from emofactory.core.events import SEGMENTS_LABELED, SPEECH_TRANSCRIBED, VISION_ANALYZED, forward
-from emofactory.core.media import check_segments, read_pcm
+from emofactory.core.media import check_segments, read_pcm, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_key, key_part, object_key
 from emofactory.stages.base import ModelStage
 from emofactory.stages.labeler.config import LabelerConfig, checked_options
 from emofactory.stages.labeler.join import join
 from emofactory.stages.labeler.labels import label_segments
-from emofactory.v1 import events_pb2, labeler_pb2
+from emofactory.v1 import common_pb2, events_pb2, labeler_pb2
 
 
 def labels_document(video_id: str, config: LabelerConfig, labels) -> bytes:
@@ -83,18 +81,21 @@ class LabelerStage(ModelStage):
     ) -> labeler_pb2.LabelSegmentsResponse:
         pcm, rate = None, 16000
         if request.audio.key:
-            with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
-                wav = await asyncio.to_thread(self.ctx.store.get_file, request.audio, Path(tmp) / "audio.wav")
-                pcm, rate = await asyncio.to_thread(read_pcm, wav)
+            pcm, rate = await asyncio.to_thread(self._read_audio, request.audio)
         evidence = list(request.segments)
         excluded = {e.segment.segment_id: e.exclusion for e in evidence if e.exclusion}
         labels = await asyncio.to_thread(
             label_segments, evidence, pcm, rate, config, self.backend, excluded, self.model_names
         )
-        key = object_key(request.video_id, "labeler", config_digest(config), "labels.json")
+        span = span_name([e.segment for e in evidence])
+        key = object_key(request.video_id, "labeler", config_digest(config), f"labels-{span}.json")
         doc = labels_document(request.video_id, config, labels)
         ref = await asyncio.to_thread(self.ctx.store.put_bytes, key, doc, "application/json")
         return labeler_pb2.LabelSegmentsResponse(labels=labels, labels_doc=ref)
+
+    def _read_audio(self, audio: common_pb2.ObjectRef):
+        with self.ctx.copies.local_copy(audio) as wav:
+            return read_pcm(wav)
 
     async def on_event(self, subject: str, event, config: LabelerConfig) -> Output | None:
         joined = await join(self.ctx.store, "vision" if subject == VISION_ANALYZED else "asr", event)

@@ -12,6 +12,8 @@ FRAMES_MS = (10, 20, 30)  # what WebRTC VAD takes
 SHORTEST_SEGMENT_S = 0.1
 SHORTEST_SPLIT_S = 1.0
 SHORTEST_STEP_S = 0.01
+# Each chunk is a message for every later stage, and each of them reads the video's media once per chunk.
+SHORTEST_CHUNK_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class VadConfig:
     silero_threshold: float = 0.5
     # Path of the Silero VAD ONNX model (never downloaded at run time).
     silero_model_path: str = ""
+    # The stages after vad run on chunks of the video's segments, about this many seconds of the video
+    # each, so that they work on a long video's chunks at once, one behind the other, and each
+    # message weighs about the same for autoscaling (0: the whole video is one chunk).
+    chunk_s: float = 60.0
 
 
 def checked_options(defaults: VadConfig, options) -> VadConfig:
@@ -73,6 +79,8 @@ def checked_options(defaults: VadConfig, options) -> VadConfig:
         refuse("speaker_threshold", "a cosine similarity in [-1, 1]")
     if not 0 < config.silero_threshold < 1:
         refuse("silero_threshold", "in (0, 1)")
+    if config.chunk_s and not config.chunk_s >= SHORTEST_CHUNK_S:
+        refuse("chunk_s", f"0 (one chunk) or at least {SHORTEST_CHUNK_S:g} s")
     if config.edge_trim_db < 0 or config.edge_trim_max_s < 0:
         refuse("edge_trim_db" if config.edge_trim_db < 0 else "edge_trim_max_s", "0 or positive")
     return config

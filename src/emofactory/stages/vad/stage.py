@@ -39,6 +39,18 @@ def segments_document(video_id: str, config: VadConfig, duration_s: float, segme
     return json.dumps(doc, indent=1, sort_keys=True).encode()
 
 
+def chunk_segments(segments, chunk_s: float) -> list[list]:
+    """The segments in time order, in runs of about `chunk_s` seconds of the video: a chunk ends before
+    the first segment that starts `chunk_s` or more after the chunk's first one. A video without
+    speech is one empty chunk, so its later stages still record it."""
+    chunks: list[list] = [[]]
+    for segment in sorted(segments, key=lambda s: s.start_s):
+        if chunks[-1] and chunk_s and segment.start_s - chunks[-1][0].start_s >= chunk_s:
+            chunks.append([])
+        chunks[-1].append(segment)
+    return chunks
+
+
 def _segment_file(path: Path, video_id: str, config: VadConfig):
     pcm, rate = read_pcm(path)
     return to_segments(video_id, segment_speech(pcm, rate, config)), len(pcm) / rate
@@ -73,7 +85,13 @@ class VadStage(Stage):
     def request_of(self, event: events_pb2.AudioExtracted) -> vad_pb2.DetectSegmentsRequest:
         return vad_pb2.DetectSegmentsRequest(audio=event.envelope.audio, video_id=event.envelope.video_id)
 
-    def output_of(self, event, response: vad_pb2.DetectSegmentsResponse) -> Output:
+    async def on_event(self, subject: str, event: events_pb2.AudioExtracted, config: VadConfig) -> Output:
+        response = await self.run(self.request_of(event), config)
         documents = {"vad": response.segments_doc}
-        out = forward(event, events_pb2.SpeechSegmented, documents=documents, segments=response.segments)
-        return Output([(SPEECH_SEGMENTED, out)], items=len(response.segments))
+        chunks = chunk_segments(response.segments, config.chunk_s)
+        out = Output(items=len(response.segments))
+        for index, segments in enumerate(chunks):
+            segmented = forward(event, events_pb2.SpeechSegmented, documents=documents, segments=segments)
+            segmented.envelope.chunk, segmented.envelope.chunks = index, len(chunks)
+            out.events.append((SPEECH_SEGMENTED, segmented))
+        return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from emofactory.core.backend import ModelBackend
 from emofactory.core.config import config_digest
 from emofactory.core.emotions import emotion_enum, majority_vote, scores_message
 from emofactory.core.events import SPEECH_SEGMENTED, VISION_ANALYZED, forward
-from emofactory.core.media import check_segments, probe
+from emofactory.core.media import check_segments, probe, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.base import ModelStage
@@ -115,15 +114,17 @@ class VisionStage(ModelStage):
         self, request: vision_pb2.AnalyzeSegmentsRequest, config: VisionConfig
     ) -> vision_pb2.AnalyzeSegmentsResponse:
         store, video_id, digest = self.ctx.store, request.video_id, config_digest(config)
-        with tempfile.TemporaryDirectory(dir=self.ctx.work_dir) as tmp:
-            path = await asyncio.to_thread(store.get_file, request.video, Path(tmp) / "video")
-            results = await asyncio.to_thread(_analyze_file, path, list(request.segments), config, self.backend)
+        results = await asyncio.to_thread(self._analyze, request.video, list(request.segments), config)
         summaries = [summarize(r, config, self.model_name("face")) for r in results]
         await asyncio.to_thread(_store_images, store, video_id, digest, results, summaries)
         doc = vision_document(video_id, config, results, summaries)
-        key = object_key(video_id, "vision", digest, "vision.json")
+        key = object_key(video_id, "vision", digest, f"vision-{span_name(request.segments)}.json")
         ref = await asyncio.to_thread(store.put_bytes, key, doc, "application/json")
         return vision_pb2.AnalyzeSegmentsResponse(segments=summaries, vision_doc=ref)
+
+    def _analyze(self, video: common_pb2.ObjectRef, segments, config: VisionConfig) -> list[SegmentFaces]:
+        with self.ctx.copies.local_copy(video) as path:
+            return _analyze_file(path, segments, config, self.backend)
 
     def request_of(self, event: events_pb2.SpeechSegmented) -> vision_pb2.AnalyzeSegmentsRequest:
         envelope = event.envelope
