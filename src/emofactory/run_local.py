@@ -55,23 +55,9 @@ class _Status:
     async def update(self, job_id: str, change) -> None:
         change(self.job)
 
-    async def record(
-        self,
-        job_id: str,
-        video_id: str,
-        stage: str,
-        state: int,
-        reason: str = "",
-        items: int = 0,
-        flagged: int = 0,
-        chunk: int = 0,
-        chunks: int = 0,
-    ) -> None:
+    async def record(self, job_id: str, video_id: str, status: common_pb2.StageStatus, chunk: int = 0) -> None:
         self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
-        status = common_pb2.StageStatus(
-            stage=stage, state=state, reason=reason, items=items, flagged=flagged, chunks=chunks
-        )
-        self.records[video_id, stage, chunk if chunks else -1] = status
+        self.records[video_id, status.stage, chunk if status.chunks else -1] = status
 
     def settled(self) -> common_pb2.Job:
         job = common_pb2.Job()
@@ -145,10 +131,10 @@ async def _failed(stage: Stage, event, status: _Status, reason: str) -> None:
     log.info("stage failed", extra={"stage": stage.name, "video_id": video_id, "reason": reason})
     if video_id:
         chunk, chunks = chunk_of(event)
-        job_id = context_of(event).job_id
-        await status.record(
-            job_id, video_id, stage.name, common_pb2.STAGE_STATE_FAILED, reason, chunk=chunk, chunks=chunks
+        failed = common_pb2.StageStatus(
+            stage=stage.name, state=common_pb2.STAGE_STATE_FAILED, reason=reason, chunks=chunks
         )
+        await status.record(context_of(event).job_id, video_id, failed, chunk)
     else:
         status.job.errors.append(f"{stage.name}: {reason}")
         status.job.resolved = True

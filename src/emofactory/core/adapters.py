@@ -46,17 +46,16 @@ async def record_output(jobs, stage: Stage, event, out: Output) -> None:
         await jobs.update(job_id, settle)
     elif out.records_video:
         chunk, chunks = chunk_of(event)
-        await jobs.record(
-            job_id,
-            video_id_of(event),
-            stage.name,
-            out.state,
-            out.reason,
+        status = common_pb2.StageStatus(
+            stage=stage.name,
+            state=out.state,
+            reason=out.reason,
             items=out.items,
+            attempts=1,
             flagged=out.flagged,
-            chunk=chunk,
             chunks=chunks,
         )
+        await jobs.record(job_id, video_id_of(event), status, chunk)
 
 
 async def apply_output(rt: Runtime, stage: Stage, event, out: Output) -> None:

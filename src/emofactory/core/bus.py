@@ -201,16 +201,10 @@ class StageWorker:
         await publish(self.js, dead_letter_subject(self.stage), letter, f"dlq.{self.stage}.{seq}")
         if job_id and video_id:
             chunk, chunks = chunk_of(event)
-            await self.jobs.record(
-                job_id,
-                video_id,
-                self.stage,
-                common_pb2.STAGE_STATE_FAILED,
-                reason,
-                attempts=attempt,
-                chunk=chunk,
-                chunks=chunks,
+            failed = common_pb2.StageStatus(
+                stage=self.stage, state=common_pb2.STAGE_STATE_FAILED, reason=reason, attempts=attempt, chunks=chunks
             )
+            await self.jobs.record(job_id, video_id, failed, chunk)
         elif job_id:
             await self.jobs.fail_resolution(job_id, f"{self.stage}: {reason}")
 

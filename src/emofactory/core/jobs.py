@@ -109,31 +109,11 @@ class JobStore:
         video = pb.VideoStatus(video_id=video_id, source=source, title=title)
         await self.kv.put(f"{job_id}.{video_id}", video.SerializeToString())
 
-    async def record(
-        self,
-        job_id: str,
-        video_id: str,
-        stage: str,
-        state: int,
-        reason: str = "",
-        items: int = 0,
-        attempts: int = 1,
-        flagged: int = 0,
-        chunk: int = 0,
-        chunks: int = 0,
-    ) -> None:
-        """`chunks`: how many the video has, when the stage ran on its chunk `chunk` (0: the whole video)."""
-        status = pb.StageStatus(
-            stage=stage,
-            state=state,
-            reason=reason,
-            items=items,
-            attempts=attempts,
-            updated_at=_now(),
-            flagged=flagged,
-            chunks=chunks,
-        )
-        key = f"{job_id}.{video_id}.{stage}" + (f".{chunk}" if chunks else "")
+    async def record(self, job_id: str, video_id: str, status: pb.StageStatus, chunk: int = 0) -> None:
+        """A stage's status on the video, or on its chunk `chunk` where `status.chunks` says the stage
+        runs on chunks (0: on the whole video)."""
+        status.updated_at.CopyFrom(_now())
+        key = f"{job_id}.{video_id}.{status.stage}" + (f".{chunk}" if status.chunks else "")
         await self.kv.put(key, status.SerializeToString())
 
     async def get(self, job_id: str) -> pb.Job | None:
