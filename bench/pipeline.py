@@ -176,19 +176,21 @@ def main() -> None:
         server.shutdown()
     report["baseline"] = run_baseline(video)
 
-    e2e = report["pipeline"]["without_asr"]["seconds"]
-    rows = [
-        ("decode floor (ffmpeg -f null)", floor),
-        ("pipeline end to end, ASR off", e2e),
-        ("pipeline end to end, default ASR", report["pipeline"]["with_asr"]["seconds"]),
-        ("the same, ASR off, one chunk", report["pipeline"]["one_chunk"]["seconds"]),
-        ("sequential baseline (same work)", report["baseline"]["seconds"]),
-    ]
+    runs = report["pipeline"]
+    e2e = runs["without_asr"]["seconds"]
+    rows = [  # (what, seconds, how busy the cores were)
+        ("decode floor (ffmpeg -f null)", floor, None),
+        *((what, runs[name]["seconds"], runs[name]["cores_busy_pct"]) for what, name in (
+            ("pipeline end to end, ASR off", "without_asr"),
+            ("pipeline end to end, default ASR", "with_asr"),
+            ("the same, ASR off, one chunk", "one_chunk"),
+        )),
+        ("sequential baseline (same work)", report["baseline"]["seconds"], None),
+    ]  # fmt: skip
     print(f"\nvideo: {video.name}, {duration:.1f} s\n")
     print(f"{'run':36s} {'seconds':>8s} {'x realtime':>11s} {'/ floor':>8s} {'cores busy':>11s}")
-    run_of = {rows[1][0]: "without_asr", rows[2][0]: "with_asr", rows[3][0]: "one_chunk"}
-    for name, seconds in rows:
-        pct = f"{report['pipeline'][run_of[name]]['cores_busy_pct']:10.1f}%" if name in run_of else ""
+    for name, seconds, busy in rows:
+        pct = f"{busy:10.1f}%" if busy is not None else ""
         print(f"{name:36s} {seconds:8.2f} {duration / seconds:10.1f}x {seconds / floor:7.2f} {pct}")
     print(f"\nspeed-up over the sequential baseline: {report['baseline']['seconds'] / e2e:.2f}x")
     print("busy seconds per stage in the pipeline (ASR off):", report["pipeline"]["without_asr"]["stages"])

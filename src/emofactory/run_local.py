@@ -47,7 +47,7 @@ class _Status:
 
     def __init__(self, job: common_pb2.Job, names: Sequence[str]):
         self.job, self.names, self.videos = job, tuple(names), {}
-        self.records: dict[tuple[str, str, int], common_pb2.StageStatus] = {}  # (video, stage, chunk)
+        self.records: dict[str, dict[str, dict[int, common_pb2.StageStatus]]] = {}  # video -> stage -> chunk
 
     async def add_video(self, job_id: str, video_id: str, source: str, title: str = "") -> None:
         self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id, source=source, title=title))
@@ -57,18 +57,15 @@ class _Status:
 
     async def record(self, job_id: str, video_id: str, status: common_pb2.StageStatus, chunk: int = 0) -> None:
         self.videos.setdefault(video_id, common_pb2.VideoStatus(video_id=video_id))
-        self.records[video_id, status.stage, chunk if status.chunks else -1] = status
+        self.records.setdefault(video_id, {}).setdefault(status.stage, {})[chunk] = status
 
     def settled(self) -> common_pb2.Job:
         job = common_pb2.Job()
         job.CopyFrom(self.job)
         for video_id in sorted(self.videos):
-            by_stage: dict[str, list[common_pb2.StageStatus]] = {}
-            for (video, stage, _), status in sorted(self.records.items()):
-                if video == video_id:
-                    by_stage.setdefault(stage, []).append(status)
             video = job.videos.add()
             video.CopyFrom(self.videos[video_id])
+            by_stage = {stage: list(chunks.values()) for stage, chunks in self.records.get(video_id, {}).items()}
             video.stages.extend(stage_statuses(by_stage, self.names))
         return settle(job, self.names)
 

@@ -23,19 +23,24 @@ from google.protobuf.message import Message
 from emofactory.core.config import load_section, options_over
 from emofactory.core.copies import LocalCopies
 from emofactory.core.errors import PermanentError
+from emofactory.core.store import FileStore
 from emofactory.v1 import common_pb2
 
 
 @dataclass
 class StageContext:
     """What a stage may touch: the object store (S3, or a folder in-process), a scratch folder, and
-    local copies of the objects it read last (`copies.local_copy(ref)`)."""
+    local files of the objects it reads (`copies.local_copy(ref)`): copies of the ones it read last
+    from S3; in-process, the folder store's own files."""
 
     store: Any
     work_dir: str | None = None
-    copies: LocalCopies = field(init=False)
+    copies: Any = field(init=False)
 
     def __post_init__(self):
+        if isinstance(self.store, FileStore):
+            self.copies = self.store
+            return
         folder = Path(self.work_dir or tempfile.gettempdir()) / f"copies-{os.getpid()}-{id(self):x}"
         self.copies = LocalCopies(self.store, folder)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from minio import Minio
@@ -199,6 +201,15 @@ class FileStore:
 
     def etag(self, ref: common_pb2.ObjectRef) -> str:
         return hashlib.md5(self.get_bytes(ref), usedforsecurity=False).hexdigest()
+
+    @contextmanager
+    def local_copy(self, ref: common_pb2.ObjectRef) -> Iterator[Path]:
+        """The object's own file, read in place (as `LocalCopies.local_copy`, without a copy): a write
+        replaces it by a rename, so a reader keeps the bytes it opened."""
+        path = self._path(ref.bucket or self.bucket, ref.key)
+        if not path.is_file():
+            raise PermanentError(f"download {ref.bucket or self.bucket}/{ref.key}: NoSuchKey")
+        yield path
 
     def exists(self, key: str) -> bool:
         return self._path(self.bucket, key).is_file()
