@@ -92,6 +92,7 @@ def labelled_event(video_id: str, job_id: str, labels: list[str], kept: list[boo
         x.label.emotion = common_pb2.Emotion.Value(f"EMOTION_{label.upper()}")
         x.label.confidence, x.label.kept = 0.5 + i / 100, keep
         x.label.reasons.append("passes every filter" if keep else "rejected")
+        x.label.reason_codes.append("kept" if keep else "modalities_disagree")
         event.labels.append(x)
     return event
 

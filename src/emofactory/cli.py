@@ -171,6 +171,40 @@ def watch(addresses, job_id: str, timeout_s: float) -> common_pb2.Job:
             time.sleep(0.5)
 
 
+def check_models(job: common_pb2.JobConfig) -> None:
+    """Before anything starts: which model each modality uses under these settings and the job's
+    labeler options, each fused one loaded here once, so a wrong path stops the command, named."""
+    from emofactory.core.config import ModelsConfig
+    from emofactory.core.errors import SettingError
+    from emofactory.models.backends import backend_for
+    from emofactory.models.check import load_models
+    from emofactory.models.info import BACKEND_MODELS, emotion_models
+    from emofactory.stages.labeler.config import LabelerConfig, checked_options
+
+    models = load_section(ModelsConfig, "models")
+    try:
+        labeler = checked_options(
+            load_section(LabelerConfig, "labeler"), job.labeler if job.HasField("labeler") else None
+        )
+    except InvalidRequest as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from exc
+    found = emotion_models(models)
+    for modality, info in found.items():
+        role = "fused" if modality in labeler.modalities else "not fused (labeler.modalities)"
+        if isinstance(info, str):
+            console.print(f"[bold]{modality}[/bold]: no model, {role}: {info}", highlight=False)
+        else:
+            console.print(f"[bold]{modality}[/bold]: {info.name} ({info.format}, licence {info.licence}), {role}")
+    # A path someone set must load; the bundled models are loaded where the job fuses them.
+    paths = {"face": models.facial_emotion_path, "audio": models.speech_emotion_path, "text": models.text_emotion_path}
+    fused = [m for m in labeler.modalities if not isinstance(found[m], str)]
+    try:
+        names = [BACKEND_MODELS[m] for m in found if paths[m] or m in fused]
+        load_models(backend_for(models), models, names + ["whisper"] * bool(models.whisper_path))
+    except SettingError as exc:
+        raise click.ClickException(f"a model setting is wrong: {exc}") from exc
+
+
 def video_progress(video: common_pb2.VideoStatus) -> str:
     """How far a video got: the stages it finished, or the first that failed or skipped it."""
     for s in video.stages:
@@ -187,6 +221,10 @@ def print_job(job: common_pb2.Job) -> None:
     for row in job.summary:
         table.add_row(row.stage, *(str(v) for v in (row.pending, row.done, row.failed, row.skipped, row.flagged)))
     console.print(table)
+    for row in job.summary:
+        if row.not_kept:
+            reasons = ", ".join(f"{code} {n}" for code, n in sorted(row.not_kept.items(), key=lambda x: -x[1]))
+            console.print(f"segments not kept by {row.stage}, by reason: {reasons}", highlight=False)
     for error in job.errors:
         console.print(f"[red]job error[/red]: {error}")
     for video in job.videos:  # one line each: a source is never broken across lines
@@ -212,6 +250,9 @@ def download_release(release: catalog_pb2.CreateReleaseResponse, out: Path) -> c
         store.get_file(store.ref(key), out / key.removeprefix(prefix))
     splits = ", ".join(f"{k} {v}" for k, v in sorted(release.splits.items()))
     console.print(f"release [bold]{release.release_id}[/bold]: {release.clips} clips ({splits or 'empty'}) in {out}")
+    if release.not_kept:
+        reasons = ", ".join(f"{code} {n}" for code, n in sorted(release.not_kept.items(), key=lambda x: -x[1]))
+        console.print(f"segments left out, by reason: {reasons}", highlight=False)
     console.print(f"report: {out / 'report' / 'report.html'}")
     return release
 
@@ -306,10 +347,15 @@ def run(sources, language, config_file, out, release_name, timeout_s) -> None:
     parsed = [parse_source(s) for s in sources]
     roots = tuple(sorted({str(Path(s.path).parent) for s in parsed if s.path}))
     request = ingest_pb2.SubmitJobRequest(sources=parsed, language=language, config=job_config(config_file))
+    with settings_file(config_file):
+        check_models(request.config)
     with connected(config_file, roots) as addresses:
         with open_channel(addresses["ingest"]) as channel:
-            job_id = ingest_pb2_grpc.IngestServiceStub(channel).SubmitJob(request, timeout=30).job_id
+            submitted = ingest_pb2_grpc.IngestServiceStub(channel).SubmitJob(request, timeout=30)
+        job_id = submitted.job_id
         console.print(f"job {job_id} submitted ({len(parsed)} sources)")
+        for warning in submitted.warnings:
+            console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
         job = watch(addresses, job_id, timeout_s)
         print_job(job)
         if job.state == common_pb2.JOB_STATE_FILTERED:

@@ -54,6 +54,7 @@ async def record_output(jobs, stage: Stage, event, out: Output) -> None:
             attempts=1,
             flagged=out.flagged,
             chunks=chunks,
+            not_kept=out.not_kept,
         )
         await jobs.record(job_id, video_id_of(event), status, chunk)
 

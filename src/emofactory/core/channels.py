@@ -94,15 +94,22 @@ def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, why: str) -
 
 
 class ReadyGate(grpc.aio.ServerInterceptor):
-    """UNAVAILABLE for every call but health until the service is ready (its bus and topology are there)."""
+    """UNAVAILABLE for every call but health until the service is ready (its bus and topology are
+    there); FAILED_PRECONDITION with the reason once `refuse` says it never will be (a wrong setting)."""
 
     def __init__(self, ready):
         self.ready = ready
+        self.refusal = ""
+
+    def refuse(self, why: str) -> None:
+        self.refusal = why
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
         if handler is None or self.ready.is_set() or details.method.startswith(HEALTH):
             return handler
+        if self.refusal:
+            return _refusing(handler, grpc.StatusCode.FAILED_PRECONDITION, f"not serving: {self.refusal}")
         return _refusing(handler, grpc.StatusCode.UNAVAILABLE, "starting: waiting for NATS and its topology")
 
 

@@ -22,5 +22,14 @@ class InvalidRequest(PermanentError):
         self.field = field
 
 
+class SettingError(PermanentError):
+    """A setting names something that cannot be used (weights that do not load); `setting` names it.
+    A service with one stays NOT_SERVING and says why; a command refuses to start."""
+
+    def __init__(self, setting: str, problem: str):
+        super().__init__(f"{setting}: {problem.removeprefix(f'{setting}: ')}")
+        self.setting = setting
+
+
 class NotFound(PermanentError):
     """The named job, clip or object does not exist."""

@@ -144,6 +144,11 @@ def settle(job: pb.Job, stages: Sequence[str]) -> pb.Job:
     return job
 
 
+def add_counts(total, counts) -> None:
+    for code, n in counts.items():
+        total[code] += n
+
+
 def merge_chunks(records: Sequence[pb.StageStatus]) -> pb.StageStatus:
     """One stage's records of one video as one status: the record itself when the stage ran on the
     whole video; else its chunks' counts summed, failed if one failed (the first failure's reason),
@@ -155,6 +160,8 @@ def merge_chunks(records: Sequence[pb.StageStatus]) -> pb.StageStatus:
     merged.chunks_done = sum(r.state == S.STAGE_STATE_DONE for r in records)
     merged.chunks_failed = sum(r.state in STOPPED for r in records)
     merged.items, merged.flagged = sum(r.items for r in records), sum(r.flagged for r in records)
+    for r in records:
+        add_counts(merged.not_kept, r.not_kept)
     merged.attempts = max(r.attempts for r in records)
     merged.updated_at.CopyFrom(max(records, key=lambda r: r.updated_at.ToNanoseconds()).updated_at)
     failed = [r for r in records if r.state in STOPPED]
@@ -205,6 +212,7 @@ def summarize(job: pb.Job, stages: Sequence[str]) -> list[pb.StageSummary]:
             elif status.state == S.STAGE_STATE_DONE:
                 row.done += 1
                 row.flagged += status.flagged
+                add_counts(row.not_kept, status.not_kept)
             elif status.state == S.STAGE_STATE_FAILED:
                 row.failed += 1
             elif status.state == S.STAGE_STATE_SKIPPED:

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from emofactory.core import bus
 from emofactory.core.channels import ReadyGate, TokenCheck, server_credentials
 from emofactory.core.config import BusConfig, ServerConfig, StoreConfig, load_section
-from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, TransientError
+from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, SettingError, TransientError
 from emofactory.core.jobs import JobStore
 from emofactory.core.logs import setup_logging
 from emofactory.core.metrics import serve_metrics
@@ -53,8 +53,11 @@ class Runtime:
 
 
 # Attaches a service's gRPC servicers to the server; returns their full names, its event handler (or
-# None: gRPC only) and the payload type of each subject it consumes.
-Attach = Callable[[grpc.aio.Server, Runtime], tuple[list[str], bus.Handler | None, Mapping[str, type]]]
+# None: gRPC only), the payload type of each subject it consumes, and what to do before serving
+# (loading its models: a SettingError there keeps it NOT_SERVING).
+Attach = Callable[
+    [grpc.aio.Server, Runtime], tuple[list[str], bus.Handler | None, Mapping[str, type], Callable[[], None]]
+]
 
 
 @contextlib.asynccontextmanager
@@ -133,7 +136,7 @@ async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Pro
         server = grpc.aio.server(interceptors=gates)
         health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
-        names, handler, payloads = attach(server, rt)
+        names, handler, payloads, prepare = attach(server, rt)
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME, "grpc.health.v1.Health"], server)
         where, credentials = f"{server_cfg.host}:{server_cfg.grpc_port}", server_credentials(server_cfg)
         port = server.add_secure_port(where, credentials) if credentials else server.add_insecure_port(where)
@@ -142,6 +145,8 @@ async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Pro
         await server.start()
         stack.push_async_callback(server.stop, server_cfg.grace_s)
         serve_metrics(server_cfg.metrics_port, server_cfg.host)
+        if not await prepared(prepare, gates[0], stop):
+            return 0
         connected = await until_ready(rt, stages, provision, stop)
         if rt.nc is not None:
             stack.push_async_callback(rt.nc.drain)
@@ -165,6 +170,19 @@ async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Pro
         if worker_task and not await finished_within(worker_task, server_cfg.grace_s):
             return ABANDONED
     return 0
+
+
+async def prepared(prepare: Callable[[], None], gate: ReadyGate, stop: asyncio.Event) -> bool:
+    """Runs `prepare` (loading the models); on a wrong setting the service stays up NOT_SERVING, says
+    why in its log and in every RPC's answer, and waits to be stopped: False."""
+    try:
+        await asyncio.to_thread(prepare)
+        return True
+    except SettingError as exc:
+        log.error("not serving: a setting is wrong", extra={"setting": exc.setting, "error": str(exc)})
+        gate.refuse(str(exc))
+        await stop.wait()
+        return False
 
 
 async def finished_within(worker: asyncio.Task, grace_s: float) -> bool:

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 
 from emofactory.core.config import load_section, options_over
 from emofactory.core.copies import LocalCopies
-from emofactory.core.errors import PermanentError
+from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.store import FileStore
 from emofactory.v1 import common_pb2
 
@@ -71,6 +71,8 @@ class Output:
     reason: str = ""
     items: int = 0
     flagged: int = 0
+    # Segments not kept, by reason code (the labeler).
+    not_kept: dict[str, int] = field(default_factory=dict)
     # Ingest only: the videos a job's sources stand for (video_id, source, title), and per-source errors;
     # `resolved` marks the job's sources as all resolved (its status then settles with `errors`).
     videos: list[tuple[str, str, str]] = field(default_factory=list)
@@ -104,6 +106,16 @@ class Stage:
         if self.name in options.DESCRIPTOR.fields_by_name and options.HasField(self.name):
             return type(self).check(self.defaults, getattr(options, self.name))
         return type(self).check(self.defaults, None)
+
+    @classmethod
+    def unkeepable(cls, config) -> InvalidRequest | None:
+        """Why a job under `config` (its options over this process's defaults) would come out of this
+        stage with nothing kept, or None; SubmitJob refuses such a job, or warns where allowed."""
+        return None
+
+    def prepare(self) -> None:
+        """Before any work (a service's start, the in-process runner): loads what the stage will need,
+        so a wrong setting stops it there, named, and not on its first message."""
 
     def register_services(self, server, rt) -> list[str]:
         """gRPC services of the stage beside its `rpc` (ingest's job API, the catalog's queries)."""

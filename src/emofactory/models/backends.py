@@ -53,6 +53,13 @@ class RoutedBackend:
         return self.routes.get(model, self.default).infer_each(model, each)
 
 
+def in_process(backend: ModelBackend, model: str) -> InProcessBackend | None:
+    """The in-process backend that runs `model`, or None where it runs elsewhere (Triton, a test's)."""
+    if isinstance(backend, RoutedBackend):
+        backend = backend.routes.get(model, backend.default)
+    return backend if isinstance(backend, InProcessBackend) else None
+
+
 BACKENDS = ("inprocess", "triton")
 
 

@@ -154,6 +154,17 @@ EMOTION_MODELS = {"face": face_model, "audio": speech_model, "text": text_model}
 BACKEND_MODELS = {"face": "facial_emotion", "audio": "speech_emotion", "text": "text_emotion"}  # the backend's names
 
 
+def emotion_models(config: ModelsConfig) -> dict[str, ModelInfo | str]:
+    """Each modality's model under these settings, or why it has none; loads no weights."""
+    found: dict[str, ModelInfo | str] = {}
+    for modality, info_of in EMOTION_MODELS.items():
+        try:
+            found[modality] = info_of(config)
+        except PermanentError as exc:
+            found[modality] = str(exc)
+    return found
+
+
 def model_name(config: ModelsConfig, modality: str) -> str:
     """The name labels give the modality's model; the setting's value where it cannot be read."""
     try:

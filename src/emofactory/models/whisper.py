@@ -119,13 +119,18 @@ class Whisper:
         """The English model for English, the multilingual one (loaded on first use) for the rest."""
         if language == "en":
             return self.model
-        if self.multilingual is None:
-            self.multilingual = self._load(multilingual_model_dir(self.config))
-        if language not in self.multilingual.supported_languages:
+        multilingual = self.load_multilingual()
+        if language not in multilingual.supported_languages:
             raise PermanentError(
                 f"no installed whisper model covers language {language!r}: set models.whisper_multilingual_path "
                 "to a CTranslate2 Whisper model that does"
             )
+        return multilingual
+
+    def load_multilingual(self):
+        """The model for every language but English (once)."""
+        if self.multilingual is None:
+            self.multilingual = self._load(multilingual_model_dir(self.config))
         return self.multilingual
 
     def transcribe(self, clip: np.ndarray, language: str) -> tuple[str, list[tuple[str, float, float, float]]]:

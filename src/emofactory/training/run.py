@@ -157,7 +157,10 @@ def train_release(
 def link_in_report(root: Path, manifest: dict) -> Path:
     """The release's report again, with every baseline under its baselines/ folder."""
     found = {p.parent.name: json.loads(p.read_text()) for p in sorted((root / BASELINES).glob("*/results.json"))}
-    return write_report(manifest["name"], manifest["clips"], root / "report", manifest.get("review"), found)[0]
+    report = write_report(
+        manifest["name"], manifest["clips"], root / "report", manifest.get("review"), found, manifest.get("not_kept")
+    )
+    return report[0]
 
 
 def plot_confusion(matrix, title: str, path: Path) -> Path:

@@ -347,6 +347,20 @@ def test_each_job_keeps_its_own_decisions_and_a_release_holds_each_segment_once(
     assert len(segments) == len(set(segments)) == 4  # the latest job's clip of each segment, never both
 
 
+def test_a_release_says_how_many_segments_it_left_out_and_why(tmp_path):
+    url, store = f"sqlite:///{tmp_path / 'left.db'}", FileStore(tmp_path / "store")
+    labels = ["anger", "neutral", "neutral", "fear", "sadness"]
+    catalog_rows(url, store, labelled_event("vleft0123456789ab", "job", labels, [False, True, True, True, False]),
+                 "series:a")  # fmt: skip
+    config = CatalogConfig(database_url=url, neutral_ratio=1.0)  # one neutral per other kept clip
+    release = create_release(store, config, catalog_pb2.CreateReleaseRequest(name="left"), tmp_path / "left")
+    assert len(release.records) == 2 and release.not_kept == {"modalities_disagree": 2, "release_balance": 1}
+    manifest = json.loads((release.root / "manifest.json").read_text())
+    assert manifest["not_kept"] == release.not_kept
+    page = (release.root / "report" / "report.html").read_text()
+    assert "Segments left out" in page and "modalities_disagree" in page
+
+
 @pytest.mark.hostile
 @pytest.mark.parametrize(
     "request_, field",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.jobs import SETTLED, check_job_id, job_state, merge_chunks, stage_statuses, summarize
+from emofactory.core.jobs import SETTLED, check_job_id, job_state, merge_chunks, settle, stage_statuses, summarize
 from emofactory.pipeline import NAMES
 from emofactory.v1 import common_pb2 as pb
 
@@ -73,6 +73,17 @@ def test_a_stages_chunks_merge_into_one_status():
     assert (failed.state, failed.chunks_failed, failed.reason) == (F, 1, f"r{F}")
     whole = pb.StageStatus(stage="vad", state=D, items=7)
     assert merge_chunks([whole]) == whole  # a stage that ran on the whole video is its own record
+
+
+def test_segments_not_kept_add_up_by_reason_over_chunks_and_videos():
+    records = chunked("labeler", D, D, D)
+    for record, counts in zip(records, ({"too_few_modalities": 3}, {}, {"too_few_modalities": 1, "audio_neutral": 2})):
+        record.not_kept.update(counts)
+    assert dict(merge_chunks(records).not_kept) == {"too_few_modalities": 4, "audio_neutral": 2}
+    video = chunked_video(**{n: chunked(n, D, D, D) for n in NAMES[3:]} | {"labeler": records})
+    job = settle(pb.Job(job_id="j", resolved=True, videos=[video, video]), NAMES)
+    row = next(r for r in job.summary if r.stage == "labeler")
+    assert dict(row.not_kept) == {"too_few_modalities": 8, "audio_neutral": 4}
 
 
 @pytest.mark.parametrize(

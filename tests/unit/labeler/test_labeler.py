@@ -274,3 +274,17 @@ def test_nrc_lexicon_counts_emotion_words():
     ]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
     assert [CANONICAL[i] for i in probs.argmax(axis=1)] == ["anger", "happiness", "neutral"]
+
+
+def test_the_labelers_status_counts_segments_not_kept_by_each_reason():
+    from emofactory.stages.labeler.stage import not_kept
+
+    def label(kept: bool, *codes: str) -> labeler_pb2.SegmentLabel:
+        x = labeler_pb2.SegmentLabel()
+        x.label.kept = kept
+        x.label.reason_codes[:] = codes
+        return x
+
+    labels = [label(False, "modality_missing", "too_few_modalities"), label(False, "too_few_modalities"),
+              label(True, "kept"), label(False, "neutral_share")]  # fmt: skip
+    assert not_kept(labels) == {"modality_missing": 1, "neutral_share": 1, "too_few_modalities": 2}

@@ -17,6 +17,7 @@ from emofactory.core.events import SPEECH_SEGMENTED, SPEECH_TRANSCRIBED, forward
 from emofactory.core.media import check_segments, read_pcm, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
+from emofactory.models.check import load_multilingual
 from emofactory.stages.asr.config import AsrConfig, checked_options
 from emofactory.stages.asr.engines import Engine, make_engine
 from emofactory.stages.asr.transcribe import transcribe_segments
@@ -52,6 +53,14 @@ class AsrStage(ModelStage):
     config_type = AsrConfig
     rpc = Rpc(asr_pb2, "AsrService", "Transcribe")
     check = staticmethod(checked_options)
+
+    def models_used(self) -> tuple[str, ...]:
+        return ("whisper",) if self.defaults.engine == "whisper" else ()
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.models_used() and self.models.whisper_multilingual_path:  # else joined at set-up, loaded when asked
+            load_multilingual(self.backend, self.models)
 
     def validate(self, request: asr_pb2.TranscribeRequest) -> None:
         check_ref(request.audio, "audio", "the stored WAV to transcribe")

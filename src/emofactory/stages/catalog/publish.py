@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import mimetypes
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Release:
     records: list[dict]
     exports: dict[str, list[Path]]
     report: Path
+    not_kept: dict[str, int]
 
 
 def release_params(request: catalog_pb2.CreateReleaseRequest, config: CatalogConfig) -> dict:
@@ -125,7 +127,30 @@ def create_release(
         chosen = balance(candidates, params["neutral_ratio"], params["max_per_class"], params["seed"])
         splits = split_release(chosen, params["split_ratios"], params["seed"])
         members = [(*found[c.clip_id], split, c.group, {}) for split in SPLITS for c in splits[split]]
-        return write_release(store, config, session, release_id, root, params, members)
+        released = {(c.segment_id or c.clip_id) for c, *_ in members}
+        not_kept = left_out(session, filter_, released)
+        return write_release(store, config, session, release_id, root, params, members, not_kept=not_kept)
+
+
+def left_out(session, filter_: catalog_pb2.ListClipsRequest, released: set[str]) -> dict[str, int]:
+    """The segments the filter matches that the release leaves out, by reason code: the labeler's
+    (each filter a segment failed), `no_media` (kept, but its clip was not cut), `release_balance`
+    (kept, left out by the class balance). So an empty or small release explains itself."""
+    every = catalog_pb2.ListClipsRequest()
+    every.CopyFrom(filter_)
+    every.include_rejected = True
+    latest = {}
+    for c, _, _ in sorted(session.execute(clip_query(every)).all(), key=lambda r: (r[0].created_at, r[0].clip_id)):
+        latest[c.segment_id or c.clip_id] = c
+    counts: Counter[str] = Counter()
+    for segment, clip in latest.items():
+        if segment in released:
+            continue
+        if not clip.kept:
+            counts.update(code for code in clip.reason_codes if code != "kept")
+        else:
+            counts["no_media" if not clip.mp4_key else "release_balance"] += 1
+    return dict(sorted(counts.items()))
 
 
 def create_validated_release(
@@ -170,7 +195,9 @@ def create_validated_release(
         return write_release(store, config, session, release_id_of(params), root, params, members, review)
 
 
-def write_release(store, config, session, release_id: str, root: Path, params: dict, members, review=None) -> Release:
+def write_release(
+    store, config, session, release_id: str, root: Path, params: dict, members, review=None, not_kept=None
+) -> Release:
     """Records the release and its members (clip, video, split, group, fields over the clip's record)
     in the database, then writes the folder: media, manifest, exports, report."""
     session.execute(delete(db.ReleaseClip).where(db.ReleaseClip.release_id == release_id))
@@ -194,13 +221,14 @@ def write_release(store, config, session, release_id: str, root: Path, params: d
         **params,
         **({"review": {k: v for k, v in review.items() if k not in ("majority", "reviewed")}} if review else {}),
         "splits": positions,
+        "not_kept": not_kept or {},
         "groups": {s: sorted({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
         "clips": records,
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False, sort_keys=True))
     exports = write_exports(records, root, params["formats"], config.shard_size)
-    report = write_report(params["name"], records, root / "report", review)[0]
-    return Release(release_id, root, records, exports, report)
+    report = write_report(params["name"], records, root / "report", review, not_kept=not_kept)[0]
+    return Release(release_id, root, records, exports, report, not_kept or {})
 
 
 def upload_release(store: ObjectStore, release: Release) -> dict[str, str]:

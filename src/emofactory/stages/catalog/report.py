@@ -109,11 +109,28 @@ def baselines_section(baselines: dict[str, dict]) -> str:
     )
 
 
+def not_kept_section(not_kept: dict[str, int]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(code)}</td><td>{n}</td></tr>"
+        for code, n in sorted(not_kept.items(), key=lambda x: -x[1])
+    )
+    return (
+        "<h2>Segments left out</h2><p>Segments the release's filter matched that it does not hold, by reason "
+        "(a segment counts under each filter it failed).</p>"
+        f"<table border=1><tr><th>reason</th><th>segments</th></tr>{rows}</table>"
+    )
+
+
 def write_report(
-    name: str, records: Sequence[dict], out_dir: Path, review: dict | None = None, baselines: dict | None = None
+    name: str,
+    records: Sequence[dict],
+    out_dir: Path,
+    review: dict | None = None,
+    baselines: dict | None = None,
+    not_kept: dict[str, int] | None = None,
 ) -> list[Path]:
-    """report.html and its PNGs in out_dir; with the review of the release it was validated from, and
-    the baselines trained on it."""
+    """report.html and its PNGs in out_dir; with the review of the release it was validated from, the
+    baselines trained on it, and the segments left out by reason."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = _plots(records, out_dir)
     header = "".join(f"<th colspan=2>{s}</th>" for s in (*SPLITS, "all"))
@@ -127,6 +144,7 @@ def write_report(
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(name)}</title></head><body>"
         f"<h1>Release {html.escape(name)}</h1><p>{len(records)} clips</p>"
         f"<table border=1><tr><th rowspan=2>class</th>{header}</tr><tr>{sub}</tr>{body}</table>"
+        f"{not_kept_section(not_kept) if not_kept else ''}"
         f"{review_section(review) if review else ''}{baselines_section(baselines) if baselines else ''}"
         f"{images}</body></html>",
         encoding="utf-8",

@@ -92,6 +92,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             manifest=self.ctx.store.ref(keys["manifest.json"], "application/json"),
             clips=len(release.records),
             report=self.ctx.store.ref(keys["report/report.html"], "text/html"),
+            not_kept=release.not_kept,
         )
         for record in release.records:
             response.splits[record["split"]] = response.splits[record["split"]] + 1

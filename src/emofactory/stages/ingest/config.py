@@ -24,3 +24,7 @@ class IngestConfig:
     format: str = "best[ext=mp4][vcodec!=none][acodec!=none]/bestvideo[ext=mp4]+bestaudio[ext=m4a]/best"
     socket_timeout_s: float = 30.0
     default_language: str = "en-US"
+    # A job whose labels cannot be kept with the models there are (the labeler's min_modalities beyond
+    # the modalities that have a model) fails SubmitJob with INVALID_ARGUMENT; on: it is accepted, and
+    # SubmitJobResponse.warnings says why its dataset will be empty (the operator's choice, not a job's).
+    allow_unkeepable_jobs: bool = False

@@ -19,12 +19,18 @@ from emofactory.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 
 def option_checks() -> dict:
-    """Per stage with job options (a JobConfig field named after it, ingest's own aside): its check
+    """Per stage with job options (a JobConfig field named after it, ingest's own aside): the stage
     and this process's defaults, so a bad value fails SubmitJob instead of the job."""
     from emofactory.pipeline import STAGES  # the pipeline holds this stage too: imported when serving
 
     fields = common_pb2.JobConfig.DESCRIPTOR.fields_by_name
-    return {s.name: (s.check, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
+    return {s.name: (s, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
+
+
+def job_field(name: str, exc: InvalidRequest) -> InvalidRequest:
+    """A stage's error on its options, named as SubmitJob's field (config.<stage>.<option>)."""
+    return InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.').removeprefix('options')}".rstrip("."),
+                          str(exc).removeprefix(f"{exc.field}: "))  # fmt: skip
 
 
 # A BCP-47 tag as ASR engines take it: a language, then up to three subtags (ar-EG, zh-Hant-TW).
@@ -71,12 +77,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         job_id = check_job_id(request.job_id or uuid.uuid4().hex)
         options = request.config
         config = sources.checked_config(self.defaults, options.ingest if options.HasField("ingest") else None)
-        for name, (check, defaults) in self.checks.items():
-            if options.HasField(name):
-                try:
-                    check(defaults, getattr(options, name))
-                except InvalidRequest as exc:
-                    raise InvalidRequest(f"config.{name}.{exc.field.removeprefix('options.')}", str(exc)) from exc
+        warnings = await asyncio.to_thread(self.unkeepable, options)
         await asyncio.to_thread(validate_sources, request, config, self.rt.store)
         ctx = common_pb2.JobContext(
             job_id=job_id, language=request.language or self.defaults.default_language, config=options
@@ -88,7 +89,22 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # starts the job, and Nats-Msg-Id keeps a second copy out of the stream.
         submitted = events_pb2.JobSubmitted(context=ctx, sources=request.sources)
         await publish(self.rt.js, JOB_SUBMITTED, submitted, f"{job_id}.submitted")
-        return ingest_pb2.SubmitJobResponse(job_id=job_id, created=created)
+        return ingest_pb2.SubmitJobResponse(job_id=job_id, created=created, warnings=warnings)
+
+    def unkeepable(self, options: common_pb2.JobConfig) -> list[str]:
+        """Each stage's options checked over its defaults; a job that would keep nothing is refused,
+        or (ingest.allow_unkeepable_jobs) accepted with the reasons as warnings."""
+        warnings = []
+        for name, (stage, defaults) in self.checks.items():
+            given = getattr(options, name) if options.HasField(name) else None
+            try:
+                problem = stage.unkeepable(stage.check(defaults, given))
+            except InvalidRequest as exc:
+                raise job_field(name, exc) from exc
+            if problem and not self.defaults.allow_unkeepable_jobs:
+                raise job_field(name, problem)
+            warnings += [str(job_field(name, problem))] if problem else []
+        return warnings
 
     @grpc_errors
     async def GetJob(self, request, context):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emofactory.core.config import options_over
@@ -77,3 +78,28 @@ def checked_options(defaults: LabelerConfig, options) -> LabelerConfig:
         if not ok:
             raise InvalidRequest("fusion_temperatures", f"items are modality=T with T > 0 finite, not {item[:40]!r}")
     return config
+
+
+def unkeepable(config: LabelerConfig, models: Mapping[str, object]) -> InvalidRequest | None:
+    """Why no label of a job under `config` can be kept, given each modality's model (a str where
+    there is none: why), or None. A job like that would end with an empty dataset."""
+    has = [m for m in config.modalities if not isinstance(models.get(m), str)]
+    if config.strategy == "vote":
+        lacking = [m for m in ("face", "audio") if isinstance(models.get(m), str)]
+        if not lacking:
+            return None
+        field, need = "options.strategy", "vote keeps a face vote only where the audio agrees"
+    else:
+        if len(has) >= config.min_modalities:
+            return None
+        lacking = [m for m in config.modalities if m not in has]
+        field = "options.min_modalities"
+        need = f"min_modalities {config.min_modalities}, but of modalities {', '.join(config.modalities)} "
+        need += f"only {', '.join(has) or 'none'} {'has' if len(has) == 1 else 'have'} a model"
+    why = "; ".join(f"{m}: {models.get(m)}" for m in lacking)
+    return InvalidRequest(
+        field,
+        f"no label would be kept: {need} ({why}). Set the missing model (models.speech_emotion_path, "
+        "EMO_MODELS__SPEECH_EMOTION_PATH, for audio), or fuse what there is (labeler.modalities, "
+        "labeler.min_modalities)",
+    )

@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections import Counter
 
 from google.protobuf.json_format import MessageToDict
 
-from emofactory.core.config import config_digest
+from emofactory.core.config import ModelsConfig, config_digest, load_section
 from emofactory.core.errors import InvalidRequest
 from emofactory.core.events import SEGMENTS_LABELED, SPEECH_TRANSCRIBED, VISION_ANALYZED, forward
 from emofactory.core.media import check_segments, read_pcm, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_key, key_part, object_key
+from emofactory.models.info import emotion_models
 from emofactory.stages.base import ModelStage
-from emofactory.stages.labeler.config import LabelerConfig, checked_options
+from emofactory.stages.labeler.config import LabelerConfig, checked_options, unkeepable
 from emofactory.stages.labeler.join import join
 from emofactory.stages.labeler.labels import label_segments
 from emofactory.v1 import common_pb2, events_pb2, labeler_pb2
@@ -53,6 +55,12 @@ def evidence_of(vision: events_pb2.VisionAnalyzed, asr: events_pb2.SpeechTranscr
     return evidence
 
 
+def not_kept(labels) -> dict[str, int]:
+    """Segments not kept, by each reason code they carry (modality_missing says what the others lacked)."""
+    counts = Counter(code for x in labels if not x.label.kept for code in x.label.reason_codes)
+    return dict(sorted(counts.items()))
+
+
 class LabelerStage(ModelStage):
     name = "labeler"
     consumes = {VISION_ANALYZED: events_pb2.VisionAnalyzed, SPEECH_TRANSCRIBED: events_pb2.SpeechTranscribed}
@@ -64,6 +72,14 @@ class LabelerStage(ModelStage):
     @property
     def model_names(self) -> dict[str, str]:
         return {m: self.model_name(m) for m in ("audio", "text")}
+
+    @classmethod
+    def unkeepable(cls, config: LabelerConfig):
+        return unkeepable(config, emotion_models(load_section(ModelsConfig, "models")))
+
+    def models_used(self) -> tuple[str, ...]:
+        # No speech-emotion model is a choice (SubmitJob says what it costs), a wrong one a fault.
+        return ("text_emotion", *(("speech_emotion",) if self.models.speech_emotion_path else ()))
 
     def validate(self, request: labeler_pb2.LabelSegmentsRequest) -> None:
         key_part(request.video_id, "video_id")
@@ -120,4 +136,6 @@ class LabelerStage(ModelStage):
             labels=labels,
         )
         kept = sum(x.label.kept for x in labels)
-        return Output([(SEGMENTS_LABELED, out)], reason=f"{kept} of {len(labels)} kept", items=kept)
+        return Output(
+            [(SEGMENTS_LABELED, out)], reason=f"{kept} of {len(labels)} kept", items=kept, not_kept=not_kept(labels)
+        )

@@ -28,7 +28,7 @@ def webrtc_flags(pcm: np.ndarray, sample_rate: int, config: VadConfig) -> tuple[
 
 
 @cache
-def _silero_session(path: str):
+def silero_session(path: str):
     import onnxruntime
 
     if not path:
@@ -45,7 +45,7 @@ def silero_flags(pcm: np.ndarray, sample_rate: int, config: VadConfig) -> tuple[
     """(flags, frame seconds): Silero VAD v5/v6 on 32 ms chunks, each with the 64 samples before it."""
     if sample_rate != 16000:
         raise InvalidRequest("sample_rate", f"the silero engine takes 16 kHz audio, not {sample_rate}")
-    session = _silero_session(config.silero_model_path)
+    session = silero_session(config.silero_model_path)
     count = len(pcm) // SILERO_CHUNK
     if count == 0:
         return np.zeros(0, bool), SILERO_CHUNK / sample_rate

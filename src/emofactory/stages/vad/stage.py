@@ -12,11 +12,13 @@ import tempfile
 from pathlib import Path
 
 from emofactory.core.config import config_digest
+from emofactory.core.errors import PermanentError, SettingError
 from emofactory.core.events import AUDIO_EXTRACTED, SPEECH_SEGMENTED, forward
 from emofactory.core.media import read_pcm
 from emofactory.core.stage import Output, Rpc, Stage
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.vad.config import VadConfig, checked_options
+from emofactory.stages.vad.engines import silero_session
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
 from emofactory.v1 import common_pb2, events_pb2, vad_pb2
 
@@ -63,6 +65,13 @@ class VadStage(Stage):
     config_type = VadConfig
     rpc = Rpc(vad_pb2, "VadService", "DetectSegments")
     check = staticmethod(checked_options)
+
+    def prepare(self) -> None:
+        if self.defaults.engine == "silero":
+            try:
+                silero_session(self.defaults.silero_model_path)
+            except PermanentError as exc:
+                raise SettingError("vad.silero_model_path", str(exc)) from exc
 
     def validate(self, request: vad_pb2.DetectSegmentsRequest) -> None:
         check_ref(request.audio, "audio", "the stored WAV to segment")

@@ -105,6 +105,9 @@ class VisionStage(ModelStage):
     rpc = Rpc(vision_pb2, "VisionService", "AnalyzeSegments")
     check = staticmethod(checked_options)
 
+    def models_used(self) -> tuple[str, ...]:
+        return ("face_detector", "facial_emotion")
+
     def validate(self, request: vision_pb2.AnalyzeSegmentsRequest) -> None:
         check_ref(request.video, "video", "the stored video to analyse")
         key_part(request.video_id, "video_id")
