@@ -103,9 +103,6 @@ def stack(tmp_path_factory, media_dir):
         "EMO_INGEST__ALLOW_HOSTS": "127.0.0.1",  # the tests' web server; jobs may only narrow this
         "EMO_BUS__NAK_DELAYS_S": "0.2,0.5,1",
         "EMO_BUS__HEARTBEAT_S": "1",
-        # Jobs that keep no label without a speech-emotion model are accepted with a warning here;
-        # their refusal is tested in tests/unit/ingest/test_admission.py.
-        "EMO_INGEST__ALLOW_UNKEEPABLE_JOBS": "1",
     }
     # GPL-3.0 weights, used by path only; without them labels say the audio modality is missing
     if SER_WEIGHTS.is_file():

@@ -92,15 +92,23 @@ def test_the_confidence_is_the_posterior_and_temperatures_soften_it(text, audio,
     assert warm.confidence <= fused.confidence + 1e-9  # a higher temperature never sharpens the winner
 
 
-def test_one_modality_is_no_agreement_unless_the_job_asks():
+def test_a_label_one_modality_alone_gives_is_kept_only_where_it_is_sure():
     face = common_pb2.EmotionScores(happiness=0.9, neutral=0.1, model="m")
     e = labeler_pb2.SegmentEvidence(segment=common_pb2.Segment(segment_id="v-0-1", end_s=1), face=face, face_ratio=1)
-    found = Modalities({"face": np.log([1e-9, 1e-9, 1e-9, 0.9, 1e-9, 1e-9, 0.1])}, {})
-    alone = label_one(e, found, LabelerConfig(modalities=("face",)))
-    assert not alone.label.kept and any("min_modalities 2" in r for r in alone.label.reasons)
-    assert alone.label.reason_codes == ["too_few_modalities"]
-    asked = label_one(e, found, LabelerConfig(modalities=("face",), min_modalities=1, fusion_temperatures=()))
-    assert asked.label.kept and asked.label.confidence == pytest.approx(0.9, abs=1e-6)
+    sure = Modalities({"face": np.log([1e-9, 1e-9, 1e-9, 0.9, 1e-9, 1e-9, 0.1])}, {}, {})
+    unsure = Modalities({"face": np.log([0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1])}, {}, {})
+    flat = LabelerConfig(fusion_temperatures=())
+    kept = label_one(e, sure, flat)  # the defaults: face and audio fused, the audio missing
+    assert kept.label.kept and kept.label.confidence == pytest.approx(0.9, abs=1e-6)
+    assert kept.label.reason_codes == ["modality_missing", "kept"]
+    assert kept.provenance.single_min_confidence == flat.single_min_confidence
+    dropped = label_one(e, unsure, flat)
+    assert not dropped.label.kept and dropped.label.reason_codes == ["modality_missing", "single_unsure"]
+    strict = label_one(e, sure, LabelerConfig(min_modalities=2, fusion_temperatures=()))
+    assert not strict.label.kept and any("min_modalities 2" in r for r in strict.label.reasons)
+    assert strict.label.reason_codes == ["modality_missing", "too_few_modalities"]
+    with pytest.raises(InvalidRequest, match="options.single_min_confidence"):
+        checked_options(LabelerConfig(), common_pb2.LabelerOptions(single_min_confidence=1.5))
     with pytest.raises(InvalidRequest, match="options.min_modalities"):
         checked_options(LabelerConfig(), common_pb2.LabelerOptions(min_modalities=0))
     with pytest.raises(InvalidRequest, match="fusion_temperatures"):
@@ -159,7 +167,7 @@ def test_filters_say_why_a_label_is_rejected():
     )
     missing = label_one(evidence(), Modalities({"face": peaked(happy, 9)}, {"audio": "no model"}), config)
     assert "audio missing: no model" in missing.label.reasons
-    assert missing.label.reason_codes == ["modality_missing", "too_few_modalities"]
+    assert missing.label.reason_codes == ["modality_missing", "kept"]  # the face alone is sure
 
 
 def test_vote_keeps_the_face_vote_only_where_audio_agrees():

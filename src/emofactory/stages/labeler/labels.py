@@ -89,6 +89,8 @@ def _provenance(config: LabelerConfig, face_model: str, models: dict[str, str]) 
         max_text_neutral=config.max_text_neutral,
         max_audio_neutral=config.max_audio_neutral,
         neutral_share=config.neutral_share,
+        min_modalities=config.min_modalities,
+        single_min_confidence=config.single_min_confidence,
     )
 
 
@@ -131,6 +133,13 @@ def _fused_checks(out: labeler_pb2.SegmentLabel, found: Modalities, config: Labe
                 f"only {', '.join(used)}: fewer modalities than min_modalities {config.min_modalities}",
             )
         )
+    elif len(used) == 1 and fused.confidence < config.single_min_confidence:
+        reasons.append(
+            (
+                "single_unsure",
+                f"{next(iter(used))} alone at confidence {fused.confidence:.2f} < {config.single_min_confidence}",
+            )
+        )
     if config.require_agreement and not fused.agreement:
         reasons.append(("modalities_disagree", "modalities disagree on the top class"))
     if fused.emotion != NEUTRAL:
@@ -141,8 +150,9 @@ def _fused_checks(out: labeler_pb2.SegmentLabel, found: Modalities, config: Labe
     return reasons
 
 
-REJECTING = {"no_modality", "too_few_modalities", "modalities_disagree", "text_neutral", "audio_neutral",
-             "face_presence_low", "excluded", "no_face_vote", "no_audio_vote", "audio_disagrees"}  # fmt: skip
+REJECTING = {"no_modality", "too_few_modalities", "single_unsure", "modalities_disagree", "text_neutral",
+             "audio_neutral", "face_presence_low", "excluded", "no_face_vote", "no_audio_vote",
+             "audio_disagrees"}  # fmt: skip
 
 
 def label_one(
@@ -150,7 +160,7 @@ def label_one(
 ) -> labeler_pb2.SegmentLabel:
     """The label of one segment before the neutral share is applied; `excluded` is why an earlier
     stage dropped the segment (it is then never kept). Each reason has a stable code (reason_codes,
-    same order): modality_missing, no_modality, too_few_modalities, modalities_disagree,
+    same order): modality_missing, no_modality, too_few_modalities, single_unsure, modalities_disagree,
     text_neutral, audio_neutral, face_presence_low, excluded, neutral_share, vote codes, kept."""
     out = labeler_pb2.SegmentLabel(segment_id=evidence.segment.segment_id, face_ratio=evidence.face_ratio)
     out.provenance.CopyFrom(_provenance(config, evidence.face.model, found.models))
