@@ -28,10 +28,11 @@ from bench.asr import CREMA_D, RAVDESS
 from emofactory.core.classes import CANONICAL
 from emofactory.core.config import ModelsConfig
 from emofactory.evaluation.metrics import scores
+from emofactory.models.baseline import AUDIO_FEATURES
 from emofactory.models.registry import load_facial_emotion, load_speech_emotion
 from emofactory.stages.catalog.releases import assign_splits
 from emofactory.stages.vision.config import VisionConfig
-from emofactory.training.features import AUDIO_FEATURES, largest_face
+from emofactory.training.features import largest_face
 from emofactory.training.run import train_release
 
 RATE = 16000

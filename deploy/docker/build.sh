@@ -56,4 +56,4 @@ fi
 args+=(${EXTRA_ARGS:-})
 "${build[@]}" "${args[@]}" .
 echo "built $tag ($("${images[@]}" --format '{{.Size}}' "$tag" | head -1)); each service runs as:"
-echo "  <image> emofactory.serve <name>   (ingest, audio, vad, vision, asr, labeler, catalog)"
+echo "  <image> emofactory.serve <name>   (each stage of emofactory.pipeline; the chart runs them all)"

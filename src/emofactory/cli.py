@@ -13,8 +13,8 @@
 
 \b
 Sources: http(s) URLs (videos, playlists), local files, s3:// URIs, or `search:kw1,kw2`.
-Settings: a YAML file (--config) with the services' sections (bus, store, vad, vision, ...) and a
-`job:` section of per-job options (ingest, vad, vision, asr, labeler), plus EMO_* env vars."""
+Settings: a YAML file (--config) with the services' sections (bus, store, one per stage) and a `job:`
+section of per-job options (one per stage that takes them: JobConfig), plus EMO_* env vars."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from emofactory.core.errors import InvalidRequest
 from emofactory.core.jobs import SETTLED
 from emofactory.core.store import ObjectStore
 from emofactory.local import ROOT, LocalStack, state_of, wait_for_signal
-from emofactory.pipeline import NAMES, SETTINGS
+from emofactory.pipeline import NAMES, SETTINGS, stage_class
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, ingest_pb2, ingest_pb2_grpc
 
 # soft_wrap: a summary stays one line (paths are not broken across lines) however narrow the terminal.
@@ -179,13 +179,10 @@ def check_models(job: common_pb2.JobConfig) -> None:
     from emofactory.models.backends import backend_for
     from emofactory.models.check import load_models
     from emofactory.models.info import BACKEND_MODELS, emotion_models
-    from emofactory.stages.labeler.config import LabelerConfig, checked_options
 
     models = load_section(ModelsConfig, "models")
     try:
-        labeler = checked_options(
-            load_section(LabelerConfig, "labeler"), job.labeler if job.HasField("labeler") else None
-        )
+        labeler = stage_class("labeler").job_config(job)
     except InvalidRequest as exc:
         raise click.BadParameter(str(exc), param_hint="--config") from exc
     found = emotion_models(models)

@@ -1,5 +1,5 @@
 """`python -m emofactory.serve NAME`: one service process — the stage's gRPC API and, beside it, its
-JetStream worker — for any stage of the pipeline."""
+JetStream worker — for any stage of the pipeline, with the features built on it (SERVED)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from emofactory.core.adapters import event_handler, register_rpc
 from emofactory.core.config import check_settings
 from emofactory.core.service import main
 from emofactory.core.stage import StageContext
-from emofactory.pipeline import NAMES, SETTINGS, stage_class
+from emofactory.pipeline import NAMES, SETTINGS, STAGES, stage_class
 from emofactory.provision import load_topology, provision
+from emofactory.review.service import ReviewedCatalog
+
+# Features built on a stage and served in its process, in its place (a subclass of it, its work
+# unchanged): the review's RPCs and page beside the catalog's API.
+SERVED = {s.name: s for s in (ReviewedCatalog,)}
 
 
 def attach_stage(name: str):
     def attach(server, rt):
-        stage = stage_class(name)(StageContext(rt.store, rt.work_dir))
+        stage = SERVED.get(name, stage_class(name))(StageContext(rt.store, rt.work_dir))
         names = register_rpc(server, stage) if stage.rpc else []
         return names + stage.register_services(server, rt), event_handler(stage, rt), stage.consumes, stage.prepare
 
@@ -35,4 +40,4 @@ if __name__ == "__main__":
     # other services on the same cores, vision's spinning took the CPU they needed (bench.pipeline on
     # 2 cores: vision 85 CPU-s spinning, 36 passive). Set here, before any model loads OpenMP.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    main(sys.argv[1], attach_stage(sys.argv[1]), NAMES, apply_topology)
+    main(sys.argv[1], attach_stage(sys.argv[1]), STAGES, apply_topology)

@@ -30,6 +30,7 @@ from emofactory.core.errors import InvalidRequest, NotFound, PermanentError, Set
 from emofactory.core.jobs import JobStore
 from emofactory.core.logs import setup_logging
 from emofactory.core.metrics import serve_metrics
+from emofactory.core.stage import Stage
 from emofactory.core.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class Runtime:
     bus: BusConfig
     store: ObjectStore
     work_dir: str
+    # The pipeline's stages in order (ingest checks a job's options against each stage's).
+    pipeline: Sequence[type[Stage]] = ()
     nc: object = None
     js: object = None
     jobs: JobStore | None = None
@@ -115,8 +118,9 @@ async def until_ready(rt: Runtime, stages: Sequence[str], provision: Provision, 
     return False
 
 
-async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Provision) -> int:
-    """`stages`: the pipeline's stage names, in order (job status counts a video done through them)."""
+async def serve(name: str, attach: Attach, pipeline: Sequence[type[Stage]], provision: Provision) -> int:
+    """`pipeline`: its stages, in order (job status counts a video done through them)."""
+    stages = [s.name for s in pipeline]
     server_cfg = load_section(ServerConfig, "server")
     bus_cfg = load_section(BusConfig, "bus")
     store = ObjectStore(load_section(StoreConfig, "store"))
@@ -130,7 +134,7 @@ async def serve(name: str, attach: Attach, stages: Sequence[str], provision: Pro
         work_dir = server_cfg.work_dir or stack.enter_context(
             tempfile.TemporaryDirectory(prefix=f"emo-{name}-", ignore_cleanup_errors=True)
         )
-        rt = Runtime(name, server_cfg, bus_cfg, store, work_dir)
+        rt = Runtime(name, server_cfg, bus_cfg, store, work_dir, pipeline)
         ready = asyncio.Event()
         gates = [ReadyGate(ready), *([TokenCheck(server_cfg.auth_token)] if server_cfg.auth_token else [])]
         server = grpc.aio.server(interceptors=gates)
@@ -200,10 +204,10 @@ async def finished_within(worker: asyncio.Task, grace_s: float) -> bool:
         return False
 
 
-def main(name: str, attach: Attach, stages: Sequence[str], provision: Provision) -> None:
+def main(name: str, attach: Attach, pipeline: Sequence[type[Stage]], provision: Provision) -> None:
     setup_logging(name)
     loop = asyncio.new_event_loop()
-    if loop.run_until_complete(serve(name, attach, stages, provision)) == ABANDONED:
+    if loop.run_until_complete(serve(name, attach, pipeline, provision)) == ABANDONED:
         # The abandoned message's thread may still be decoding: exit without waiting for it (asyncio
         # and Python would both join it); the message is already back in NATS.
         logging.shutdown()

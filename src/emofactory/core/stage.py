@@ -102,10 +102,15 @@ class Stage:
     # -- config ---------------------------------------------------------------------------
     def config_for(self, job: common_pb2.JobContext):
         """The job's options for this stage (JobConfig.<name>) over the process's defaults."""
-        options = job.config
-        if self.name in options.DESCRIPTOR.fields_by_name and options.HasField(self.name):
-            return type(self).check(self.defaults, getattr(options, self.name))
-        return type(self).check(self.defaults, None)
+        return self.job_config(job.config, self.defaults)
+
+    @classmethod
+    def job_config(cls, options: common_pb2.JobConfig, defaults: Any = None):
+        """This stage's config of a job: its options (JobConfig.<name>) checked over `defaults`, else
+        over this process's settings (how SubmitJob, the CLI and the evaluation read it)."""
+        defaults = defaults if defaults is not None else load_section(cls.config_type, cls.name)
+        given = options.HasField(cls.name) if cls.name in options.DESCRIPTOR.fields_by_name else False
+        return cls.check(defaults, getattr(options, cls.name) if given else None)
 
     @classmethod
     def unkeepable(cls, config) -> InvalidRequest | None:

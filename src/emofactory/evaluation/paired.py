@@ -5,7 +5,8 @@ and 64 carry speech, but only 6 hold both, too few to judge a fusion rule or its
 works on each modality's probabilities alone, so where a clip's modalities err independently given its
 emotion, a face file and a speech file acted with the same emotion stand in for one audio-visual clip.
 Every face file is paired with every speech file of the same label (never with itself), and each pair is
-labelled by the labeler's own `label_one` under the job's config, its face presence taken as full.
+labelled by the labeler stage itself (`label_of_probabilities`) under the job's config, its face
+presence taken as full.
 
 These figures estimate; they do not replace real audio-visual clips (`fused (av)`): the pairs are not
 independent samples (each file recurs in several), and in a real clip the modalities are correlated
@@ -15,14 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from emofactory.core.emotions import emotion_name
 from emofactory.evaluation.metrics import Prediction
-from emofactory.stages.labeler.config import LabelerConfig
-from emofactory.stages.labeler.fusion import logits_from_probs
-from emofactory.stages.labeler.labels import Modalities, label_one
-from emofactory.v1 import labeler_pb2
+from emofactory.pipeline import stage_class
 
 SPEECH = ("audio", "text")  # the modalities a speech file gives
 
@@ -49,12 +45,12 @@ def paired_rows(rows: Sequence[dict]) -> list[dict]:
     return pairs
 
 
-def pair_predictions(pairs: Sequence[dict], config: LabelerConfig) -> list[Prediction]:
-    """What the labeler says of each pair: its fused label, confidence and whether it is kept."""
-    out = []
-    evidence = labeler_pb2.SegmentEvidence(face_ratio=1.0)
+def pair_predictions(pairs: Sequence[dict], config) -> list[Prediction]:
+    """What the labeler says of each pair under its config (the labeler stage's): its fused label,
+    confidence and whether it is kept."""
+    labeler, out = stage_class("labeler"), []
     for pair in pairs:
-        given = {m: logits_from_probs(np.asarray(pair[m]["probs"])) for m in ("face", *SPEECH) if m in pair}
-        label = label_one(evidence, Modalities(given, {}), config).label
+        given = {m: pair[m]["probs"] for m in ("face", *SPEECH) if m in pair}
+        label = labeler.label_of_probabilities(given, config)
         out.append(Prediction(pair["label"], emotion_name(label.emotion), label.confidence, label.kept))
     return out

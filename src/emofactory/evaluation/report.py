@@ -18,10 +18,9 @@ from emofactory.core.emotions import CANONICAL  # noqa: E402
 from emofactory.evaluation.metrics import evaluate  # noqa: E402
 from emofactory.evaluation.paired import pair_predictions, paired_rows  # noqa: E402
 from emofactory.evaluation.runner import MODALITIES, FileResult  # noqa: E402
-from emofactory.stages.labeler.config import LabelerConfig  # noqa: E402
 
 
-def figures(results: Sequence[FileResult], rows: Sequence[dict], labeler: LabelerConfig) -> dict[str, dict]:
+def figures(results: Sequence[FileResult], rows: Sequence[dict], labeler) -> dict[str, dict]:
     """Per modality over the files that hold its input (face: video or image; audio and text: audio),
     fused over the files that reached the labeler, over those with both (audio-visual), and over face
     and speech files paired by label (`paired`, from the report's `rows`), as the job's labeler fuses them."""
@@ -115,9 +114,7 @@ def file_rows(results: Sequence[FileResult]) -> list[dict]:
     return rows
 
 
-def write_report(
-    results: Sequence[FileResult], out: Path, settings: dict, console: Console, labeler: LabelerConfig
-) -> dict:
+def write_report(results: Sequence[FileResult], out: Path, settings: dict, console: Console, labeler) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rows = file_rows(results)
     found = figures(results, rows, labeler)

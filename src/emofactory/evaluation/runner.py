@@ -1,9 +1,9 @@
-"""Running a labelled set through the factory in one process (`run_local`, the catalog aside) and
-reading back, per file, what each modality and the fused label say.
+"""Running a labelled set through the factory in one process (`run_local`, the pipeline's stages up
+to the labeler) and reading back, per file, what each modality and the fused label say.
 
-One job holds every file. Files with audio go ingest -> audio -> vad -> vision + asr -> labeler; a
-file without audio (a video-only clip) has no speech to segment, so its face is judged on the whole
-file: the vision stage runs on one segment spanning it. Per file, a modality's scores are its
+One job holds every file. A file with audio goes through the pipeline's stages; a file without audio
+(a video-only clip) has no speech to segment, so its face is judged on the whole file: the stage that
+analyses faces runs on one segment spanning it. Per file, a modality's scores are its
 segments' scores averaged by duration; the fused label is the most confident kept segment's, else the
 most confident one's (kept: no)."""
 
@@ -16,22 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from emofactory.core.config import load_section
 from emofactory.core.emotions import CANONICAL, emotion_name
 from emofactory.core.events import SEGMENTS_LABELED, VIDEO_DOWNLOADED, context_of
 from emofactory.core.media import segment_id
-from emofactory.core.stage import StageContext
+from emofactory.core.stage import Stage, StageContext
 from emofactory.evaluation.labelled import Item
 from emofactory.evaluation.metrics import Prediction
-from emofactory.pipeline import STAGES
+from emofactory.pipeline import NAMES, STAGES, stage_class
 from emofactory.run_local import run_local
-from emofactory.stages.ingest.config import IngestConfig
-from emofactory.stages.labeler.config import LabelerConfig, checked_options
-from emofactory.stages.vision.stage import VisionStage
 from emofactory.v1 import common_pb2, vision_pb2
 
 MODALITIES = ("face", "audio", "text")
-THROUGH_LABELER = tuple(s for s in STAGES if s.name != "catalog")
+THROUGH_LABELER = STAGES[: NAMES.index("labeler") + 1]
+FACES = stage_class("vision")  # the stage that scores a segment's faces
 
 
 @dataclass
@@ -79,7 +76,7 @@ def _from_labels(result: FileResult, event) -> None:
         )
 
 
-async def _face_of_whole_file(stage: VisionStage, downloaded, duration_s: float) -> np.ndarray | None:
+async def _face_of_whole_file(stage: Stage, downloaded, duration_s: float) -> np.ndarray | None:
     envelope = downloaded.envelope
     segment = common_pb2.Segment(segment_id=segment_id(envelope.video_id, 0, duration_s), start_s=0, end_s=duration_s)
     config = stage.config_for(context_of(downloaded))
@@ -96,13 +93,14 @@ async def run_items(
     language: str = "en-US",
 ) -> list[FileResult]:
     roots = tuple(sorted({str(i.path.parent) for i in items}))
-    defaults = {"ingest": IngestConfig(local_roots=roots), **(defaults or {})}
+    ingest = stage_class("ingest")  # it reads the files from their folders, only those it is allowed
+    defaults = {ingest.name: ingest.config_type(local_roots=roots), **(defaults or {})}
     sources = [common_pb2.Source(path=str(i.path)) for i in items]
     run = await run_local(sources, root, config=config, language=language, stages=THROUGH_LABELER, defaults=defaults)
     by_source = {v.source: v for v in run.job.videos}
     downloaded = {e.envelope.video_id: e for e in run.of(VIDEO_DOWNLOADED)}
     labeled = {e.envelope.video_id: e for e in run.of(SEGMENTS_LABELED)}
-    vision = VisionStage(StageContext(run.store, str(root / "work")), (defaults or {}).get("vision"))
+    vision = FACES(StageContext(run.store, str(root / "work")), defaults.get(FACES.name))
     results = []
     for item in items:
         result, video = FileResult(item), by_source.get(str(item.path))
@@ -126,6 +124,6 @@ def evaluate_items(
     return asyncio.run(run_items(items, Path(root), config, defaults, language))
 
 
-def labeler_config(job: common_pb2.JobConfig) -> LabelerConfig:
+def labeler_config(job: common_pb2.JobConfig):
     """The labeler's config of this job, as the stage reads it: its settings, then the job's options."""
-    return checked_options(load_section(LabelerConfig, "labeler"), job.labeler if job.HasField("labeler") else None)
+    return stage_class("labeler").job_config(job)

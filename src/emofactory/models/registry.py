@@ -79,7 +79,7 @@ def load_speech_emotion(config: ModelsConfig) -> Model:
 
         return load_audio_classifier(info.source, config.device)
     if info.format == "emofactory-baseline":
-        from emofactory.training.baseline import load_audio_baseline
+        from emofactory.models.baseline import load_audio_baseline
 
         return load_audio_baseline(Path(info.source))
     from emofactory.models.ser_cnn import load_ser_cnn, ser_features

@@ -1,9 +1,9 @@
-"""A small baseline classifier over one modality's features: standardised input, one hidden layer,
-seven canonical classes. Trained full-batch with class-weighted cross-entropy, Adam, early stopping
-on the validation split's unweighted average recall (its loss breaking ties, as a small validation
-split soon reaches its best UAR); deterministic for a seed. Saved as a folder
-(`baseline.json`, the card: modality, features, classes, the release it learned from; `model.pt`,
-the weights), which the labeler loads by path like any model."""
+"""Training a baseline (`emofactory.models.baseline`: standardised input, one hidden layer, seven
+canonical classes) on one modality's features: full-batch, class-weighted cross-entropy, Adam, early
+stopping on the validation split's unweighted average recall (its loss breaking ties, as a small
+validation split soon reaches its best UAR); deterministic for a seed. Saved as a folder (the card,
+`baseline.json`: modality, features, classes, the release it learned from; `model.pt`, the weights),
+which the labeler loads by path like any model."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ import torch
 from torch import nn
 
 from emofactory.core.classes import CANONICAL
-
-CARD, WEIGHTS = "baseline.json", "model.pt"
-FORMAT = "emofactory-baseline"
+from emofactory.models.baseline import CARD, FORMAT, WEIGHTS, Baseline
 
 
 @dataclass(frozen=True)
@@ -38,19 +36,6 @@ class TrainConfig:
             raise ValueError("hidden 1-4096, dropout in [0, 1), max_epochs 1-100000")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 1 and 0 <= self.weight_decay <= 1 and self.patience >= 1):
             raise ValueError("lr in (0, 1], weight_decay in [0, 1], patience >= 1")
-
-
-class Baseline(nn.Module):
-    def __init__(self, inputs: int, hidden: int, dropout: float):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(inputs))
-        self.register_buffer("std", torch.ones(inputs))
-        self.net = nn.Sequential(
-            nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, len(CANONICAL))
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
 
 
 def uar(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -93,11 +78,6 @@ def fit(x_train, y_train, x_val, y_val, config: TrainConfig) -> tuple[Baseline, 
     return model.eval(), history
 
 
-def probabilities(model: Baseline, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), 1).numpy()
-
-
 def save(model: Baseline, folder: Path, card: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / WEIGHTS)
@@ -106,37 +86,5 @@ def save(model: Baseline, folder: Path, card: dict) -> Path:
     return folder
 
 
-def is_baseline(folder: Path) -> bool:
-    return (folder / CARD).is_file() and (folder / WEIGHTS).is_file()
-
-
-def load(folder: Path) -> tuple[Baseline, dict]:
-    card = json.loads((folder / CARD).read_text())
-    if card.get("format") != FORMAT or card.get("classes") != list(CANONICAL):
-        raise ValueError(f"{folder / CARD}: not an {FORMAT} card over the canonical classes")
-    config = TrainConfig(**card["train"])
-    model = Baseline(int(card["inputs"]), config.hidden, config.dropout)
-    model.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
-    return model.eval(), card
-
-
 def train_card(config: TrainConfig) -> dict:
     return {"train": asdict(config)}
-
-
-def load_audio_baseline(folder: Path):
-    """An audio baseline as the labeler's speech-emotion model: audio float32 [N, samples] at
-    sample_rate [N, 1] -> canonical probabilities, through the features it was trained on."""
-    from emofactory.training.features import audio_vector
-
-    model, card = load(folder)
-    if card.get("modality") != "audio":
-        raise ValueError(f"{folder}: a {card.get('modality')} baseline, not an audio one")
-
-    def run(inputs):
-        rate = int(np.asarray(inputs["sample_rate"]).reshape(-1)[0])
-        clips = np.asarray(inputs["audio"], np.float32)
-        features = np.stack([audio_vector(clip, rate, card["features"]) for clip in clips])
-        return {"probabilities": probabilities(model, features).astype(np.float32)}
-
-    return run

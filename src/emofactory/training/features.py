@@ -8,65 +8,15 @@ WAV, no transcript, no face) has no row for it: its `present` flag is false."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from emofactory.core.media import read_pcm
-from emofactory.core.mfcc import librosa_mfcc
+from emofactory.models.baseline import AUDIO_FEATURES, AUDIO_RATE, N_MFCC, audio_vector
 
 MODALITIES = ("audio", "face", "text")
-# The first is the default: on the assets' labelled speech (bench.train) an audio baseline on Whisper's
-# encoder reached UAR 0.45 on 14 unseen speakers' clips against 0.29 on MFCCs, and a face-taught
-# student 0.28 against 0.17 on 58 clips; it costs about 0.3 s a clip on 2 cores.
-AUDIO_FEATURES = ("whisper", "mfcc")
-AUDIO_RATE = 16000
-N_MFCC = 40
-WHISPER_WINDOW, WHISPER_FRAMES_PER_S = 3000, 50  # mel frames the encoder hears; its states per second
 FACE_MARGIN, FACE_SIZE = 0.1, 112
-
-
-@cache
-def whisper_encoder():
-    """The ASR stage's English Whisper (CTranslate2), for its encoder alone."""
-    from faster_whisper import WhisperModel
-
-    from emofactory.core.config import ModelsConfig, load_section
-    from emofactory.models.whisper import whisper_model_dir
-
-    config = load_section(ModelsConfig, "models")
-    return WhisperModel(str(whisper_model_dir(config)), device="cpu", compute_type="int8", cpu_threads=config.threads)
-
-
-def whisper_vector(x: np.ndarray) -> np.ndarray:
-    """[2 x width]: the mean and standard deviation of the encoder's states over the clip's own
-    frames (its 30 s window is padded, as in transcription; clips longer than that are cut)."""
-    import ctranslate2
-
-    model = whisper_encoder()
-    mel = model.feature_extractor(x)[:, :WHISPER_WINDOW]
-    frames = mel.shape[1]
-    mel = np.pad(mel, ((0, 0), (0, WHISPER_WINDOW - frames)))
-    states = np.array(model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None]))))[0]
-    own = states[: max(1, min(len(states), round(len(x) / AUDIO_RATE * WHISPER_FRAMES_PER_S)))]
-    return np.concatenate([own.mean(axis=0), own.std(axis=0)]).astype(np.float32)
-
-
-def audio_vector(samples: np.ndarray, rate: int, kind: str) -> np.ndarray:
-    """One clip's audio features (float samples in [-1, 1]): `mfcc`, [80], each of 40 MFCCs' mean
-    and standard deviation; `whisper`, [2 x the encoder's width], see whisper_vector."""
-    x = np.asarray(samples, np.float32)
-    if rate != AUDIO_RATE:
-        import soxr
-
-        x = soxr.resample(x, rate, AUDIO_RATE, "HQ")
-    if kind == "whisper":
-        return whisper_vector(x)
-    if kind != "mfcc":
-        raise ValueError(f"audio features must be one of {', '.join(AUDIO_FEATURES)}, not {kind!r}")
-    mfcc = librosa_mfcc(x, AUDIO_RATE, N_MFCC)
-    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
 
 
 def audio_features(paths: Sequence[Path | None], kind: str) -> tuple[np.ndarray, np.ndarray]:

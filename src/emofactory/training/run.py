@@ -18,6 +18,7 @@ import numpy as np
 
 from emofactory.core.classes import CANONICAL
 from emofactory.evaluation.metrics import scores
+from emofactory.models.baseline import probabilities
 from emofactory.stages.catalog.report import write_report
 from emofactory.training import baseline
 from emofactory.training.features import AUDIO_FEATURES, MODALITIES, release_features
@@ -84,7 +85,7 @@ def train_modality(
         "model": model,
         "card": card,
         "history": history,
-        "probabilities": baseline.probabilities(model, x),
+        "probabilities": probabilities(model, x),
         "present": present,
         "clips": {s: int((usable & (split == s)).sum()) for s in SPLITS},
     }

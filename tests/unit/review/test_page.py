@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from emofactory.review.agreement import counts, fleiss_kappa
+from emofactory.review.validated import create_validated_release
 from emofactory.review.web import serve_in_thread
-from emofactory.stages.catalog.publish import create_validated_release
 from emofactory.v1 import catalog_pb2
 from tests.helpers import ReviewSite, fresh_postgres
 

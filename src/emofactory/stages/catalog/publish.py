@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from emofactory.core.errors import InvalidRequest, PermanentError
-from emofactory.core.store import ObjectStore, key_part
-from emofactory.review.assignments import release_or_404
-from emofactory.review.results import release_review
+from emofactory.core.errors import InvalidRequest
+from emofactory.core.store import ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.catalog.exports import FORMATS, write_exports
@@ -151,48 +149,6 @@ def left_out(session, filter_: catalog_pb2.ListClipsRequest, released: set[str])
         else:
             counts["no_media" if not clip.mp4_key else "release_balance"] += 1
     return dict(sorted(counts.items()))
-
-
-def create_validated_release(
-    store: ObjectStore, config: CatalogConfig, request: catalog_pb2.CreateValidatedReleaseRequest, root: Path
-) -> Release:
-    """A reviewed release's clips whose human majority is the factory's label, or (use_human_label)
-    every clip with a majority, labelled with it; each keeps its split, so no group leaks."""
-    if len(request.name) > 255 or "\0" in request.name:
-        raise InvalidRequest("name", "at most 255 characters, no NUL")
-    with db.sessions(config.database_url)() as session:
-        source = release_or_404(session, key_part(request.release, "release"))
-        if "validated_from" in source.params:
-            raise InvalidRequest("release", f"{source.release_id} is already a validated release")
-        review = release_review(session, source.release_id, config.review_annotators)
-        reviewed = {c["clip_id"]: c for c in review["reviewed"] if c["majority"]}
-        if not reviewed:
-            raise PermanentError(f"no clip of {source.release_id} has a majority of {review['needed']} labels yet")
-        params = {
-            "name": request.name or f"{source.name} (validated)",
-            "validated_from": source.release_id,
-            "use_human_label": request.use_human_label,
-            "needed": review["needed"],
-            "formats": source.params.get("formats", list(FORMATS)),
-            "votes": {c: r["votes"] for c, r in sorted(reviewed.items())},  # new votes, new release
-        }
-        rows = session.execute(
-            select(db.Clip, db.Video, db.ReleaseClip.split, db.ReleaseClip.position)
-            .join(db.Video, db.Video.video_id == db.Clip.video_id)
-            .join(db.ReleaseClip, db.ReleaseClip.clip_id == db.Clip.clip_id)
-            .where(db.ReleaseClip.release_id == source.release_id)
-        ).all()
-        members = []
-        for clip, video, split, _ in sorted(rows, key=lambda r: (SPLITS.index(r[2]), r[3])):
-            human = reviewed.get(clip.clip_id)
-            if human is None or not (request.use_human_label or human["majority"] == clip.label):
-                continue
-            extra = {"human_label": human["majority"], "human_votes": human["votes"]}
-            if request.use_human_label:
-                extra.update(label=human["majority"], factory_label=clip.label)
-            group = source.params.get("groups", {}).get(video.video_id, video.group_key)
-            members.append((clip, video, split, group, extra))
-        return write_release(store, config, session, release_id_of(params), root, params, members, review)
 
 
 def write_release(

@@ -1,7 +1,8 @@
 """gRPC CatalogService: ListClips, GetClip, GetStats over the metadata database; CreateRelease
 selects, balances and splits clips and writes the release (media, manifest, exports, report) to
-the object store under releases/<release_id>/; AddAnnotator, GetReview and CreateValidatedRelease
-serve the human review (the review page itself is `emofactory.review.web`)."""
+the object store under releases/<release_id>/. The human review's RPCs (AddAnnotator, GetReview,
+CreateValidatedRelease) are the review's own (`emofactory.review.service`), mounted beside these
+where the catalog is served; without it they answer UNIMPLEMENTED."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from google.protobuf.json_format import ParseDict
-
 from emofactory.core.errors import InvalidRequest, NotFound
 from emofactory.core.service import grpc_errors
 from emofactory.core.stage import StageContext
 from emofactory.core.store import key_part
-from emofactory.review.assignments import add_annotator
-from emofactory.review.results import release_review
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig
-from emofactory.stages.catalog.publish import create_release, create_validated_release, upload_release
+from emofactory.stages.catalog.publish import create_release, upload_release
 from emofactory.stages.catalog.queries import MAX_ID, list_page, stats
 from emofactory.stages.catalog.records import to_message
 from emofactory.v1 import catalog_pb2, catalog_pb2_grpc
@@ -78,11 +75,6 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise InvalidRequest("filter", "a release is made from the catalog, not from another release's split")
         return await asyncio.to_thread(self._publish, create_release, request)
 
-    @grpc_errors
-    async def CreateValidatedRelease(self, request, context):
-        release = await asyncio.to_thread(self._publish, create_validated_release, request)
-        return catalog_pb2.CreateValidatedReleaseResponse(release=release)
-
     def _publish(self, create, request) -> catalog_pb2.CreateReleaseResponse:
         with tempfile.TemporaryDirectory(dir=self.ctx.work_dir or None) as tmp:
             release = create(self.ctx.store, self.config, request, Path(tmp))
@@ -102,41 +94,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 response.exports[name].CopyFrom(self.ctx.store.ref(keys[first]))
         return response
 
-    @grpc_errors
-    async def AddAnnotator(self, request, context):
-        def run():
-            with self._session() as session:
-                token = add_annotator(session, request.name, request.lead)
-            return catalog_pb2.AddAnnotatorResponse(name=request.name, token=token)
 
-        return await asyncio.to_thread(run)
-
-    @grpc_errors
-    async def GetReview(self, request, context):
-        key_part(request.release, "release")
-
-        def run():
-            with self._session() as session:
-                review = release_review(session, request.release, self.config.review_annotators)
-            return ParseDict(review_message(review), catalog_pb2.GetReviewResponse())
-
-        return await asyncio.to_thread(run)
-
-
-def review_message(review: dict) -> dict:
-    """release_review's figures as GetReviewResponse's fields (None: absent)."""
-    fields = catalog_pb2.GetReviewResponse.DESCRIPTOR.fields_by_name
-    message = {k: v for k, v in review.items() if k in fields and v is not None}
-    message["kappa_per_class"] = {c: k for c, k in review["kappa_per_class"].items() if k is not None}
-    message["by_confidence"] = [{k: v for k, v in b.items() if v is not None} for b in review["by_confidence"]]
-    message["reviewed"] = [{**c, "majority": c["majority"] or ""} for c in review["reviewed"]]
-    message["by_annotator"] = {
-        a: {k: v for k, v in row.items() if v is not None} for a, row in review["by_annotator"].items()
-    }
-    return message
-
-
-def register(server, ctx: StageContext, config: CatalogConfig) -> list[str]:
+def register(server, ctx: StageContext, config: CatalogConfig, servicer: type = CatalogServicer) -> list[str]:
+    """`servicer`: CatalogServicer, or a feature's subclass adding its RPCs (the review's)."""
     db.engine_for(config.database_url)  # migrate before serving
-    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(ctx, config), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer(ctx, config), server)
     return [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name]

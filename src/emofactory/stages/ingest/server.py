@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Sequence
 
 from emofactory.core.bus import publish
 from emofactory.core.config import load_section
@@ -12,19 +13,18 @@ from emofactory.core.errors import InvalidRequest, NotFound
 from emofactory.core.events import JOB_SUBMITTED
 from emofactory.core.jobs import check_job_id
 from emofactory.core.service import Runtime, grpc_errors
+from emofactory.core.stage import Stage
 from emofactory.core.store import parse_s3_uri, readable_bucket
 from emofactory.stages.ingest import sources
 from emofactory.stages.ingest.config import IngestConfig
 from emofactory.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 
 
-def option_checks() -> dict:
-    """Per stage with job options (a JobConfig field named after it, ingest's own aside): the stage
-    and this process's defaults, so a bad value fails SubmitJob instead of the job."""
-    from emofactory.pipeline import STAGES  # the pipeline holds this stage too: imported when serving
-
+def option_checks(stages: Sequence[type[Stage]]) -> dict:
+    """Per stage of the pipeline with job options (a JobConfig field named after it, ingest's own
+    aside): the stage and this process's defaults, so a bad value fails SubmitJob instead of the job."""
     fields = common_pb2.JobConfig.DESCRIPTOR.fields_by_name
-    return {s.name: (s, load_section(s.config_type, s.name)) for s in STAGES if s.name in fields}
+    return {s.name: (s, load_section(s.config_type, s.name)) for s in stages if s.name in fields}
 
 
 def job_field(name: str, exc: InvalidRequest) -> InvalidRequest:
@@ -67,10 +67,11 @@ def validate_sources(request: ingest_pb2.SubmitJobRequest, config: IngestConfig,
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, rt: Runtime, defaults: IngestConfig):
+    def __init__(self, rt: Runtime | None, defaults: IngestConfig, stages: Sequence[type[Stage]]):
+        """`stages`: the pipeline's, in order (the serving process passes them: `Runtime.pipeline`)."""
         self.rt = rt
         self.defaults = defaults
-        self.checks = {name: check for name, check in option_checks().items() if name != "ingest"}
+        self.checks = {name: check for name, check in option_checks(stages).items() if name != "ingest"}
 
     @grpc_errors
     async def SubmitJob(self, request, context):
@@ -96,9 +97,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         or (ingest.allow_unkeepable_jobs) accepted with the reasons as warnings."""
         warnings = []
         for name, (stage, defaults) in self.checks.items():
-            given = getattr(options, name) if options.HasField(name) else None
             try:
-                problem = stage.unkeepable(stage.check(defaults, given))
+                problem = stage.unkeepable(stage.job_config(options, defaults))
             except InvalidRequest as exc:
                 raise job_field(name, exc) from exc
             if problem and not self.defaults.allow_unkeepable_jobs:
@@ -116,5 +116,5 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
 
 def register(server, rt: Runtime, defaults: IngestConfig) -> list[str]:
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(rt, defaults), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(rt, defaults, rt.pipeline), server)
     return [ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name]

@@ -4,7 +4,7 @@ label per segment with its reasons, held to the thresholds, with the neutral sha
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -186,6 +186,13 @@ def label_one(
     label.reason_codes[:] = [code for code, _ in reasons]
     label.reasons[:] = [why for _, why in reasons]
     return out
+
+
+def label_of_probabilities(probabilities: Mapping[str, np.ndarray], config: LabelerConfig) -> common_pb2.Label:
+    """One segment's label from each modality's canonical probabilities as given (its face presence
+    full), before the neutral share, which is a chunk's: what the labeler says of scores alone."""
+    found = Modalities({m: logits_from_probs(np.asarray(p, float)) for m, p in probabilities.items()}, {})
+    return label_one(labeler_pb2.SegmentEvidence(face_ratio=1.0), found, config).label
 
 
 def apply_neutral_share(labels: list[labeler_pb2.SegmentLabel], share: float) -> None:

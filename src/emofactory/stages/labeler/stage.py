@@ -21,7 +21,7 @@ from emofactory.models.info import emotion_models
 from emofactory.stages.base import ModelStage
 from emofactory.stages.labeler.config import LabelerConfig, checked_options, unkeepable
 from emofactory.stages.labeler.join import join
-from emofactory.stages.labeler.labels import label_segments
+from emofactory.stages.labeler.labels import label_of_probabilities, label_segments
 from emofactory.v1 import common_pb2, events_pb2, labeler_pb2
 
 
@@ -68,6 +68,8 @@ class LabelerStage(ModelStage):
     config_type = LabelerConfig
     rpc = Rpc(labeler_pb2, "LabelerService", "LabelSegments")
     check = staticmethod(checked_options)
+    # A label from given probabilities alone (the evaluation's face and speech files paired by emotion).
+    label_of_probabilities = staticmethod(label_of_probabilities)
 
     @property
     def model_names(self) -> dict[str, str]:
