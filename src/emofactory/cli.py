@@ -379,10 +379,13 @@ def status(job_id: str) -> None:
 @click.option("--min-confidence", default=0.0, help="Only clips whose label confidence reaches this.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--ratios", default=None, help="train,validation,test (default 0.7,0.1,0.2).")
+@click.option("--clip-max-height", default=0, help="Clips re-encoded at most this high, in pixels (0: as cut).")
+@click.option("--clip-max-fps", default=0.0, help="Clips re-encoded at most this frame rate (0: as cut).")
 @fail_on_rpc
-def release(name, out, job_id, language, min_confidence, seed, ratios) -> None:
+def release(name, out, job_id, language, min_confidence, seed, ratios, clip_max_height, clip_max_fps) -> None:
     """Create a release NAME from the catalog and download it."""
     request = release_request(name, seed, ratios, job_id=job_id, language=language, min_confidence=min_confidence)
+    request.clip_max_height, request.clip_max_fps = clip_max_height, clip_max_fps
     make_release(running_stack(), request, Path(out))
 
 

@@ -25,13 +25,13 @@ from emofactory.core.media import read_pcm
 from emofactory.core.store import FileStore, ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_groups
-from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.config import CatalogConfig, checked_options
 from emofactory.stages.catalog.encode import seek_before
 from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
 from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release
 from emofactory.v1 import catalog_pb2, common_pb2
-from tests.helpers import catalog_rows, fresh_postgres, labelled_event
+from tests.helpers import catalog_rows, clip_media, fresh_postgres, labelled_event
 
 RATIOS = (0.7, 0.1, 0.2)
 
@@ -179,6 +179,57 @@ def test_portrait_phone_video_comes_out_upright_and_odd_sizes_even(tmp_path):
     assert np.argmin([np.abs(first - f).mean() for f in upright]) == 25
     (even,) = cut_clips(odd, pcm, 16000, [segment], tmp_path, CatalogConfig())
     assert video_size(even.mp4) == "160,120" and even.flags == ["out_of_sync"]  # no audio track to be in sync
+
+
+def test_a_job_may_ask_for_smaller_clips_at_fewer_frames(tmp_path):
+    """clip_max_height scales the clip down (the aspect kept, sizes even), clip_max_fps keeps the first
+    frame of each 1 / fps of the clip; the audio and the sync check are untouched."""
+    video = tmp_path / "moving.mp4"
+    cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=6"]
+    subprocess.run([*cmd, "-f", "lavfi", "-i", "sine=duration=6", "-c:v", "libx264", "-c:a", "aac", str(video)],
+                   check=True)  # fmt: skip
+    segment = common_pb2.Segment(segment_id="vs-0", start_s=1.0, end_s=3.0)
+    pcm = np.zeros(16000 * 6, np.int16)
+    config = checked_options(CatalogConfig(), common_pb2.CatalogOptions(clip_max_height=61, clip_max_fps=10))
+    (small,) = cut_clips(video, pcm, 16000, [segment], tmp_path, config)
+    assert video_size(small.mp4) == "80,60" and small.sync_ok
+    frames = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=nb_read_frames", "-of", "csv=p=0", str(small.mp4)], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert int(frames) == 20  # 2 s at 10 of the source's 25 frames a second
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        (common_pb2.CatalogOptions(preset="turbo"), "options.preset"),
+        (common_pb2.CatalogOptions(crf=52), "options.crf"),
+        (common_pb2.CatalogOptions(clip_max_height=100_000), "options.clip_max_height"),
+        (common_pb2.CatalogOptions(clip_max_fps=0.5), "options.clip_max_fps"),
+        (common_pb2.CatalogOptions(clip_max_fps=math.nan), "options"),  # every option: finite numbers only
+    ],
+)
+def test_clip_encoding_a_job_asks_for_is_checked(options, field):
+    with pytest.raises(InvalidRequest) as err:
+        checked_options(CatalogConfig(), options)
+    assert err.value.field == field and options.ListFields()[0][0].name in str(err.value)
+
+
+def test_a_release_may_reencode_its_clips_smaller(tmp_path):
+    url, store = f"sqlite:///{tmp_path / 'small.db'}", FileStore(tmp_path / "store")
+    event = labelled_event("vsmall0123456789a", "job", ["anger", "fear"], [True, True])
+    catalog_rows(url, store, event, "series:a", clip_media(tmp_path))
+    config = CatalogConfig(database_url=url)
+    as_cut = create_release(store, config, catalog_pb2.CreateReleaseRequest(name="r"), tmp_path / "as-cut")
+    request = catalog_pb2.CreateReleaseRequest(name="r", clip_max_height=120, clip_max_fps=10)
+    small = create_release(store, config, request, tmp_path / "small")
+    assert small.release_id != as_cut.release_id and len(small.records) == 2
+    for record in small.records:
+        mp4 = small.root / record["media"]["mp4"]
+        assert video_size(mp4) == "160,120" and video_size(as_cut.root / record["media"]["mp4"]) == "320,240"
+        assert audio_duration(mp4) == pytest.approx(1.5, abs=0.05)
+    assert json.loads((small.root / "manifest.json").read_text())["clips"] == small.records
 
 
 def test_segments_group_while_the_silence_between_is_short_and_the_group_bounded():
@@ -378,6 +429,10 @@ def test_a_release_says_how_many_segments_it_left_out_and_why(tmp_path):
          "filter.language"),
         (catalog_pb2.CreateReleaseRequest(name="r", filter=catalog_pb2.ListClipsRequest(page_size=-1)),
          "filter.page_size"),
+        (catalog_pb2.CreateReleaseRequest(name="r", clip_max_height=-1), "clip_max_height"),
+        (catalog_pb2.CreateReleaseRequest(name="r", clip_max_height=8), "clip_max_height"),
+        (catalog_pb2.CreateReleaseRequest(name="r", clip_max_fps=math.inf), "clip_max_fps"),
+        (catalog_pb2.CreateReleaseRequest(name="r", clip_max_fps=0.5), "clip_max_fps"),
     ],
 )  # fmt: skip
 def test_release_parameters_that_would_silently_change_the_dataset_are_refused(request_, field):

@@ -50,3 +50,7 @@ def test_bad_options_still_name_their_field(no_ser):
     with pytest.raises(InvalidRequest) as err:
         IngestServicer(None, IngestConfig(), STAGES).unkeepable(bad)
     assert err.value.field == "config.labeler.min_modalities" and "must be 1 to 3" in str(err.value)
+    slow = common_pb2.JobConfig(catalog=common_pb2.CatalogOptions(preset="placebo-turbo"))
+    with pytest.raises(InvalidRequest) as err:
+        IngestServicer(None, IngestConfig(), STAGES).unkeepable(slow)
+    assert err.value.field == "config.catalog.preset" and "ultrafast" in str(err.value)

@@ -130,7 +130,7 @@ def cut_clips(video: Path, pcm: np.ndarray, rate: int, segments, out_dir: Path, 
     turns = display_rotation(video) // 90
 
     def one(group: list) -> list[ClipMedia]:
-        mp4s = cut_group(video, group, out_dir, config.preset, config.crf, turns)
+        mp4s = cut_group(video, group, out_dir, config.encoding, turns)
         return [checked_clip(mp4s[s.segment_id], pcm, rate, s, config.sync_tolerance_s) for s in group]
 
     with ThreadPoolExecutor(config.cut_workers or os.cpu_count() or 1) as pool:

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from emofactory.core.config import options_over
+from emofactory.core.errors import InvalidRequest
+from emofactory.stages.catalog.encode import Encoding
+
+# x264's presets, fastest first.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+MAX_HEIGHT, MAX_FPS = 4320, 240.0
 
 
 @dataclass(frozen=True)
@@ -14,6 +23,11 @@ class CatalogConfig:
     # 1.9x faster (26 s, not 49 s, on 2 cores) into 7 % fewer bytes at the same crf (bench.catalog).
     preset: str = "veryfast"
     crf: int = 23
+    # Clips at most this many pixels high, the width keeping the aspect (0: the source's size), and at
+    # most this many frames a second (0: the source's rate). The labels never see it: the models read
+    # the source.
+    clip_max_height: int = 0
+    clip_max_fps: float = 0.0
     # Clips are cut a group at a time, from one decode (clips.span_groups): the next segment joins
     # the group when at most group_gap_s of silence lies between (decoded for nothing) and the group
     # spans at most group_max_s, so a chunk of vad.chunk_s (60 s) is groups enough for every core
@@ -40,3 +54,29 @@ class CatalogConfig:
     review_lease_s: float = 1800.0
     # Cookies only over HTTPS: set where the page is served behind TLS.
     review_secure_cookie: bool = False
+
+    @property
+    def encoding(self) -> Encoding:
+        return Encoding(self.preset, self.crf, self.clip_max_height, self.clip_max_fps)
+
+
+def check_encoding(preset: str, crf: int, max_height: int, max_fps: float, prefix: str) -> None:
+    """Refuses clip encoder settings x264 or a sane clip cannot take, naming `prefix`.<field>."""
+    if preset not in PRESETS:
+        raise InvalidRequest(f"{prefix}preset", f"one of {', '.join(PRESETS)}, not {preset[:40]!r}")
+    if not 0 <= crf <= 51:
+        raise InvalidRequest(f"{prefix}crf", f"must be 0 to 51, not {crf}")
+    check_clip_size(max_height, max_fps, prefix)
+
+
+def check_clip_size(max_height: int, max_fps: float, prefix: str) -> None:
+    if max_height != 0 and not 16 <= max_height <= MAX_HEIGHT:
+        raise InvalidRequest(f"{prefix}clip_max_height", f"0 (the source's) or 16 to {MAX_HEIGHT}, not {max_height}")
+    if not (math.isfinite(max_fps) and (max_fps == 0 or 1 <= max_fps <= MAX_FPS)):
+        raise InvalidRequest(f"{prefix}clip_max_fps", f"0 (the source's) or 1 to {MAX_FPS:g}, not {max_fps}")
+
+
+def checked_options(defaults: CatalogConfig, options) -> CatalogConfig:
+    config = options_over(defaults, options)
+    check_encoding(config.preset, config.crf, config.clip_max_height, config.clip_max_fps, "options.")
+    return config

@@ -17,7 +17,8 @@ from sqlalchemy import delete
 from emofactory.core.errors import InvalidRequest
 from emofactory.core.store import ObjectStore
 from emofactory.stages.catalog import db
-from emofactory.stages.catalog.config import CatalogConfig
+from emofactory.stages.catalog.config import CatalogConfig, check_clip_size
+from emofactory.stages.catalog.encode import Encoding, reencode
 from emofactory.stages.catalog.exports import FORMATS, write_exports
 from emofactory.stages.catalog.queries import check_filter, clip_query
 from emofactory.stages.catalog.records import source_fields
@@ -57,7 +58,10 @@ def release_params(request: catalog_pb2.CreateReleaseRequest, config: CatalogCon
         raise InvalidRequest("max_per_class", f"must be 0 (no cap) or positive, not {request.max_per_class}")
     if len(request.groups) > MAX_GROUPS or any(len(k) > 160 or len(v) > 255 for k, v in request.groups.items()):
         raise InvalidRequest("groups", f"at most {MAX_GROUPS} video ids (160 characters) to groups (255)")
+    check_clip_size(request.clip_max_height, request.clip_max_fps, "")
+    smaller = {"max_height": request.clip_max_height, "max_fps": round(request.clip_max_fps, 6)}
     return {
+        **({"clips": smaller} if any(smaller.values()) else {}),  # as cut: the release ids of before
         "name": request.name,
         "filter": MessageToDict(request.filter, preserving_proto_field_name=True),
         "neutral_ratio": round(float(neutral), 6),
@@ -170,6 +174,9 @@ def write_release(
             if key:
                 media[ext] = f"media/{clip.clip_id}.{ext}"
                 store.get_file(store.ref(key), root / media[ext])
+        if "mp4" in media and "clips" in params:
+            smaller = Encoding(config.preset, config.crf, params["clips"]["max_height"], params["clips"]["max_fps"])
+            reencode(root / media["mp4"], clip.end_s - clip.start_s, smaller)
         records.append({**_record(clip, video, split, group, media), **extra})
     session.commit()
     manifest = {
