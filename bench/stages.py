@@ -21,12 +21,13 @@ from emofactory.core.media import probe, read_pcm
 from emofactory.models.backends import backend_for
 from emofactory.stages.audio.config import AudioConfig
 from emofactory.stages.audio.extract import extract_audio
-from emofactory.stages.ingest import ytdlp as ingest
 from emofactory.stages.ingest.config import IngestConfig
+from emofactory.stages.ingest.stage import fetch
 from emofactory.stages.vad.config import VadConfig
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig
+from emofactory.v1 import common_pb2
 
 OUT = Path(__file__).parent / "out"
 
@@ -53,7 +54,8 @@ def main() -> None:
         decode = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-f", "null", "-"]
         rows["decode floor (ffmpeg -f null)"], _ = timed(lambda: subprocess.run(decode, check=True))
         url = f"{serve_directory(video.parent)[0]}/{video.name}"
-        rows["ingest (yt-dlp over HTTP)"], _ = timed(ingest.download, url, tmp, IngestConfig())
+        local = IngestConfig(allow_hosts=("127.0.0.1",))  # the bench's web server, through the egress proxy
+        rows["ingest (yt-dlp over HTTP)"], _ = timed(fetch, common_pb2.Source(url=url), local, None, tmp)
         rows["audio (16 kHz mono WAV)"], _ = timed(extract_audio, video, tmp / "a.wav", AudioConfig())
         pcm, rate = read_pcm(tmp / "a.wav")
         configs = {
