@@ -5,6 +5,7 @@ Usage: python check_image.py CONTEXT  (the build context, bind-mounted)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
@@ -13,13 +14,8 @@ import sysconfig
 from importlib.metadata import distributions
 from pathlib import Path
 
-# The product and what it loads still import after the prune.
-import faster_whisper  # noqa: F401
-import pyarrow.parquet  # noqa: F401
-import torch  # noqa: F401
-import transformers  # noqa: F401
-
-import emofactory.serve  # noqa: F401
+# What the product loads, by module: each must still import after the prune.
+LOADED = ("faster_whisper", "pyarrow.parquet", "torch", "transformers", "emofactory.serve")
 
 
 def pinned(path: Path) -> set[str]:
@@ -31,11 +27,15 @@ def pinned(path: Path) -> set[str]:
     return names
 
 
-def problems(context: Path) -> list[str]:
+def dev_only(context: Path) -> set[str]:
+    """Packages requirements-dev.txt pins that neither runtime requirements file does."""
     runtime = pinned(context / "requirements.txt") | pinned(context / "requirements-nodeps.txt")
-    dev_only = pinned(context / "requirements-dev.txt") - runtime
+    return pinned(context / "requirements-dev.txt") - runtime
+
+
+def problems(context: Path) -> list[str]:
     installed = {d.metadata["Name"].lower().replace("_", "-") for d in distributions()}
-    found = [f"dev-only package {name}" for name in sorted(installed & dev_only)]
+    found = [f"dev-only package {name}" for name in sorted(installed & dev_only(context))]
     found += [f"compiler {tool}" for tool in ("gcc", "cc", "g++", "clang", "make") if shutil.which(tool)]
     site = Path(sysconfig.get_paths()["purelib"])
     found += [f"test suite {p.relative_to(site)}" for p in site.glob("*/tests") if p.is_dir()]
@@ -43,6 +43,11 @@ def problems(context: Path) -> list[str]:
         run = subprocess.run([tool, "-version"], capture_output=True, text=True)
         if run.returncode != 0:
             found.append(f"{tool} does not start: {run.stderr.strip()[-300:]}")
+    for module in LOADED:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any failure to load is the finding, reported with the rest
+            found.append(f"{module} does not import: {exc!r}"[:400])
     return found
 
 

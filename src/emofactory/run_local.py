@@ -89,8 +89,8 @@ async def run_local(
     (root / "work").mkdir(parents=True, exist_ok=True)
     ctx = StageContext(store, str(root / "work"))
     running = [cls(ctx, (defaults or {}).get(cls.name)) for cls in stages]
-    for stage in running:  # a wrong model setting stops the run here, named, as it keeps a service NOT_SERVING
-        await asyncio.to_thread(stage.prepare)
+    for stage in running:  # a wrong setting stops the run here, named, as it keeps a service NOT_SERVING
+        await asyncio.to_thread(stage.start)
     context = common_pb2.JobContext(job_id=job_id or uuid.uuid4().hex, language=language, config=config)
     context.submitted_at.GetCurrentTime()
     status = _Status(common_pb2.Job(job_id=context.job_id, sources=sources, context=context), [s.name for s in stages])

@@ -23,7 +23,7 @@ def attach_stage(name: str):
     def attach(server, rt):
         stage = SERVED.get(name, stage_class(name))(StageContext(rt.store, rt.work_dir))
         names = register_rpc(server, stage) if stage.rpc else []
-        return names + stage.register_services(server, rt), event_handler(stage, rt), stage.consumes, stage.prepare
+        return names + stage.register_services(server, rt), event_handler(stage, rt), stage.consumes, stage.start
 
     return attach
 

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 
 from emofactory.core.config import load_section, options_over
 from emofactory.core.copies import LocalCopies
-from emofactory.core.errors import InvalidRequest, PermanentError
+from emofactory.core.errors import InvalidRequest, PermanentError, SettingError
 from emofactory.core.store import FileStore
 from emofactory.v1 import common_pb2
 
@@ -117,6 +117,16 @@ class Stage:
         """Why a job under `config` (its options over this process's defaults) would come out of this
         stage with nothing kept, or None; SubmitJob refuses such a job, or warns where allowed."""
         return None
+
+    def start(self) -> None:
+        """Before any work: this process's settings pass the check a job's options get (a bad value
+        stops the stage here, named as a setting, and not every job that reaches it), then `prepare`."""
+        try:
+            self.check(self.defaults, None)
+        except InvalidRequest as exc:
+            setting = f"{self.name}.{exc.field.removeprefix('options.')}"
+            raise SettingError(setting, str(exc).removeprefix(f"{exc.field}: ")) from exc
+        self.prepare()
 
     def prepare(self) -> None:
         """Before any work (a service's start, the in-process runner): loads what the stage will need,

@@ -4,24 +4,16 @@ installed product imports must be there, and nothing only tests or tools use."""
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+from deploy.docker.check_image import dev_only, pinned
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCT = ROOT / "src" / "emofactory"
 # Modules the runtime provides, not pip: Triton's Python backend gives its models this one.
 PROVIDED = {"triton_python_backend_utils"}
-
-
-def pinned(name: str) -> set[str]:
-    names = set()
-    for line in (ROOT / name).read_text().splitlines():
-        match = re.match(r"([A-Za-z0-9_.-]+)(\[[^]]*\])?==", line.strip())
-        if match:
-            names.add(match.group(1).lower().replace("_", "-"))
-    return names
 
 
 def imported_top_levels() -> set[str]:
@@ -38,10 +30,20 @@ def imported_top_levels() -> set[str]:
 
 
 def test_every_package_the_product_imports_is_a_runtime_requirement():
-    runtime = pinned("requirements.txt") | pinned("requirements-nodeps.txt")
-    dev_only = pinned("requirements-dev.txt") - runtime
+    runtime = pinned(ROOT / "requirements.txt") | pinned(ROOT / "requirements-nodeps.txt")
+    dev = dev_only(ROOT)
     owners = packages_distributions()
     for module in sorted(imported_top_levels()):
         dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
         assert dists & runtime, f"src imports {module} ({sorted(dists)}), which requirements.txt does not pin"
-        assert not dists & dev_only, f"src imports {module}, pinned only for development"
+        assert not dists & dev, f"src imports {module}, pinned only for development"
+
+
+def test_the_image_check_finds_a_dev_only_package_where_one_is_installed():
+    """check_image.py (the image's last build step) run here, where pytest is installed, flags it and
+    finds the product loading."""
+    from deploy.docker.check_image import problems
+
+    found = problems(ROOT)
+    assert "dev-only package pytest" in found
+    assert not [line for line in found if "does not" in line]

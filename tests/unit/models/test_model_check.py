@@ -82,6 +82,24 @@ def test_the_vad_refuses_to_prepare_silero_without_a_model(tmp_path, monkeypatch
         VadStage(StageContext(FileStore(tmp_path / "store"))).prepare()
 
 
+@pytest.mark.parametrize(
+    "stage_name, env, setting",
+    [
+        ("catalog", ("EMO_CATALOG__PRESET", "turbo"), "catalog.preset"),
+        ("vision", ("EMO_VISION__FPS", "100"), "vision.fps"),
+    ],
+)
+def test_a_setting_a_job_could_not_ask_for_stops_the_stage_at_start(tmp_path, monkeypatch, stage_name, env, setting):
+    """The process's defaults get the check a job's options get: named as the setting, before any work."""
+    from emofactory.pipeline import stage_class
+
+    monkeypatch.setenv(*env)
+    stage = stage_class(stage_name)(StageContext(FileStore(tmp_path / "store")))
+    with pytest.raises(SettingError) as err:
+        stage.start()
+    assert err.value.setting == setting and not str(err.value).startswith(f"{setting}: options.")
+
+
 def test_emofactory_run_refuses_a_wrong_model_path_before_anything_starts(tmp_path, monkeypatch):
     from emofactory.cli import main
 

@@ -60,15 +60,6 @@ class CatalogConfig:
         return Encoding(self.preset, self.crf, self.clip_max_height, self.clip_max_fps)
 
 
-def check_encoding(preset: str, crf: int, max_height: int, max_fps: float, prefix: str) -> None:
-    """Refuses clip encoder settings x264 or a sane clip cannot take, naming `prefix`.<field>."""
-    if preset not in PRESETS:
-        raise InvalidRequest(f"{prefix}preset", f"one of {', '.join(PRESETS)}, not {preset[:40]!r}")
-    if not 0 <= crf <= 51:
-        raise InvalidRequest(f"{prefix}crf", f"must be 0 to 51, not {crf}")
-    check_clip_size(max_height, max_fps, prefix)
-
-
 def check_clip_size(max_height: int, max_fps: float, prefix: str) -> None:
     if max_height != 0 and not 16 <= max_height <= MAX_HEIGHT:
         raise InvalidRequest(f"{prefix}clip_max_height", f"0 (the source's) or 16 to {MAX_HEIGHT}, not {max_height}")
@@ -77,6 +68,11 @@ def check_clip_size(max_height: int, max_fps: float, prefix: str) -> None:
 
 
 def checked_options(defaults: CatalogConfig, options) -> CatalogConfig:
+    """The options over the defaults, refusing clip encodings x264 or a sane clip cannot take."""
     config = options_over(defaults, options)
-    check_encoding(config.preset, config.crf, config.clip_max_height, config.clip_max_fps, "options.")
+    if config.preset not in PRESETS:
+        raise InvalidRequest("options.preset", f"one of {', '.join(PRESETS)}, not {config.preset[:40]!r}")
+    if not 0 <= config.crf <= 51:
+        raise InvalidRequest("options.crf", f"must be 0 to 51, not {config.crf}")
+    check_clip_size(config.clip_max_height, config.clip_max_fps, "options.")
     return config

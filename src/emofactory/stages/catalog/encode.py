@@ -18,6 +18,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from emofactory.core.errors import PermanentError
+from emofactory.v1 import common_pb2
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
 
@@ -182,18 +183,11 @@ def _route(source, streams: list, clips: list[ClipWriter], end: float) -> None:
             return
 
 
-@dataclass(frozen=True)
-class Span:
-    segment_id: str
-    start_s: float
-    end_s: float
-
-
 def reencode(path: Path, duration_s: float, encoding: Encoding) -> None:
     """A clip MP4 re-encoded in place as `encoding` says (a release's smaller clips)."""
     cut = path.with_name(f"{path.stem}.cut.mp4")
     path.rename(cut)
     try:
-        cut_group(cut, [Span(path.stem, 0.0, duration_s)], path.parent, encoding)
+        cut_group(cut, [common_pb2.Segment(segment_id=path.stem, end_s=duration_s)], path.parent, encoding)
     finally:
         cut.unlink()

@@ -8,7 +8,7 @@ import json
 import math
 import mimetypes
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
@@ -18,7 +18,7 @@ from emofactory.core.errors import InvalidRequest
 from emofactory.core.store import ObjectStore
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.config import CatalogConfig, check_clip_size
-from emofactory.stages.catalog.encode import Encoding, reencode
+from emofactory.stages.catalog.encode import reencode
 from emofactory.stages.catalog.exports import FORMATS, write_exports
 from emofactory.stages.catalog.queries import check_filter, clip_query
 from emofactory.stages.catalog.records import source_fields
@@ -175,8 +175,7 @@ def write_release(
                 media[ext] = f"media/{clip.clip_id}.{ext}"
                 store.get_file(store.ref(key), root / media[ext])
         if "mp4" in media and "clips" in params:
-            smaller = Encoding(config.preset, config.crf, params["clips"]["max_height"], params["clips"]["max_fps"])
-            reencode(root / media["mp4"], clip.end_s - clip.start_s, smaller)
+            reencode(root / media["mp4"], clip.end_s - clip.start_s, replace(config.encoding, **params["clips"]))
         records.append({**_record(clip, video, split, group, media), **extra})
     session.commit()
     manifest = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-from emofactory.core.errors import InvalidRequest, SettingError
 from emofactory.core.events import SEGMENTS_LABELED
 from emofactory.core.stage import Output, Stage
 from emofactory.stages.catalog import server
@@ -20,14 +19,6 @@ class CatalogStage(Stage):
     consumes = {SEGMENTS_LABELED: events_pb2.SegmentsLabeled}
     config_type = CatalogConfig
     check = staticmethod(checked_options)
-
-    def prepare(self) -> None:
-        try:
-            checked_options(self.defaults, None)
-        except InvalidRequest as exc:
-            raise SettingError(
-                f"catalog.{exc.field.removeprefix('options.')}", str(exc).removeprefix(f"{exc.field}: ")
-            ) from exc
 
     def register_services(self, grpc_server, rt) -> list[str]:
         return server.register(grpc_server, self.ctx, self.defaults)
