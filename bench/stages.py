@@ -1,5 +1,6 @@
-"""Seconds per stage (ingest download, audio extraction, vad, vision) on a generated 10-minute 480p video,
-beside the FFmpeg full-decode floor. Prints a table and writes bench/out/stages.json.
+"""Seconds per stage (ingest download, audio extraction, vad, vision with and without its
+active-speaker check) on a generated 10-minute 480p video, beside the FFmpeg full-decode floor.
+Prints a table and writes bench/out/stages.json.
 Usage: python -m bench.stages [VIDEO]  (default: generated)."""
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def main() -> None:
         backend.infer("face_detector", {"images": (np.zeros((1, 240, 427, 3), np.uint8))})  # load the models
         backend.infer("facial_emotion", {"faces": np.zeros((1, 112, 112, 3), np.uint8)})
         media = probe(video)
-        for fps in (1.0, 10.0):
-            name = f"vision {fps:g} fps (MTCNN + FER)"
-            rows[name], results = timed(analyze_video, str(video), media, speech, VisionConfig(fps=fps), backend)
+        # The active-speaker check's cost is the first two rows' difference.
+        for fps, speaker_fps in ((1.0, 0.0), (1.0, 10.0), (10.0, 10.0)):
+            name = f"vision {fps:g} fps{', speaker check' if speaker_fps else ''}"
+            config = VisionConfig(fps=fps, speaker_fps=speaker_fps)
+            rows[name], results = timed(analyze_video, str(video), media, speech, config, backend)
             vision_frames[name] = sum(len(r.frames) for r in results)
     print(f"\nvideo: {video.name}, {duration:.1f} s\n")
     print(f"{'stage':34s} {'seconds':>8s} {'x realtime':>11s}")

@@ -71,34 +71,73 @@ def speech_track(
     return truth
 
 
+FACE_SIZE = (200, 240)
+
+
 def face_image(path: Path) -> Path:
     """A PNG of a real face: the head of scikit-image's astronaut photo (Eileen Collins, NASA,
-    public domain), 200x240 pixels."""
+    public domain), FACE_SIZE pixels."""
     from PIL import Image
     from skimage import data
 
-    Image.fromarray(data.astronaut()[20:260, 125:325]).save(path)
+    width, height = FACE_SIZE
+    Image.fromarray(data.astronaut()[20 : 20 + height, 125 : 125 + width]).save(path)
     return path
+
+
+# The astronaut's mouth in face_image's pixels (top-left of the patch drawn over it) and the patch's
+# size: a dark opening whose height follows the speech's loudness, so that the face speaks the track.
+MOUTH_AT = (85, 117)
+MOUTH_SIZE = (28, 14)
+
+
+def mouth_frames(wav: Path, fps: int) -> bytes:
+    """RGBA frames of the mouth patch, one per video frame: transparent, with a dark ellipse as open
+    as the speech is loud in that frame (closed in silence)."""
+    with wave.open(str(wav)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768.0
+        rate = w.getframerate()
+    step = rate // fps
+    rms = np.array([np.sqrt(np.mean(pcm[i : i + step] ** 2)) for i in range(0, len(pcm) - step + 1, step)])
+    openness = np.sqrt(rms / max(float(rms.max()), 1e-6))
+    width, height = MOUTH_SIZE
+    y, x = np.mgrid[:height, :width]
+    ellipse = ((x - (width - 1) / 2) / (width / 2 - 2)) ** 2
+    frames = np.zeros((len(openness), height, width, 4), np.uint8)
+    frames[..., :3] = (70, 20, 25)
+    for frame, level in zip(frames, openness):
+        half = level * (height / 2 - 1)
+        if half >= 0.5:
+            frame[..., 3] = 255 * (ellipse + ((y - (height - 1) / 2) / half) ** 2 <= 1)
+    return frames.tobytes()
 
 
 def mux_video(
     wav: Path, out: Path, size: str = "640x480", fps: int = 25, audio: bool = True, face: Path | None = None
 ) -> Path:
     """A test-pattern video as long as the WAV, with the WAV as its AAC track (or no track), and
-    with the `face` image in the middle of the picture when one is given."""
+    with the `face` image in the middle of the picture when one is given, its mouth moving with the
+    speech (mouth_frames)."""
     with wave.open(str(wav)) as w:
         seconds = w.getnframes() / w.getframerate()
     cmd = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi"]
     cmd += ["-i", f"testsrc2=size={size}:rate={fps}:duration={seconds:.3f}"]
     cmd += ["-i", str(wav)] if audio else []
+    mouth = None
     if face is not None:
-        cmd += ["-loop", "1", "-i", str(face), "-filter_complex"]
-        cmd += [f"[0:v][{2 if audio else 1}:v]overlay=(W-w)/2:(H-h)/2:shortest=1[v]", "-map", "[v]"]
+        mouth = mouth_frames(wav, fps)
+        face_in = 2 if audio else 1
+        cmd += ["-loop", "1", "-i", str(face)]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "rgba", "-s", "{}x{}".format(*MOUTH_SIZE), "-r", str(fps), "-i", "pipe:0"]
+        x, y = MOUTH_AT
+        graph = f"[0:v][{face_in}:v]overlay=(W-w)/2:(H-h)/2:shortest=1[f];"
+        graph += f"[f][{face_in + 1}:v]overlay=(W-{FACE_SIZE[0]})/2+{x}:(H-{FACE_SIZE[1]})/2+{y}:eof_action=pass[v]"
+        cmd += ["-filter_complex", graph, "-map", "[v]"]
         cmd += ["-map", "1:a"] if audio else []
     cmd += ["-c:a", "aac", "-b:a", "64k"] if audio else []
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest"]
     cmd += ["-movflags", "+faststart", str(out)]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, input=mouth)
     return out
 
 

@@ -7,7 +7,8 @@ lengths): in-process it runs them in turn, on Triton they are in flight together
 Models and their tensors (deploy/triton/models holds the same contracts as config.pbtxt). The three
 emotion models take raw inputs, prepare them as their own format says (models/info.py: mini-XCEPTION,
 ONNX with a card, transformers folders, ...) and answer in the canonical order (core/emotions.py):
-    face_detector    images uint8 [N, H, W, 3] RGB -> boxes float32 [N, K, 4], scores float32 [N, K]
+    face_detector    images uint8 [N, H, W, 3] RGB -> boxes float32 [N, K, 4], scores float32 [N, K],
+                     landmarks float32 [N, K, 5, 2] (eyes, nose, mouth corners as x, y)
     facial_emotion   faces uint8 [N, S, S, 3] RGB crops -> probabilities float32 [N, 7]
     speech_emotion   audio float32 [N, samples] in [-1, 1], sample_rate int32 [N, 1] -> probabilities
                      float32 [N, 7] (N = 1 in practice: clips differ in length)

@@ -69,7 +69,8 @@ def _import_facenet_mtcnn():
 
 class FaceDetector:
     """Faces in a batch of same-sized RGB frames: boxes [N, K, 4] (x1, y1, x2, y2 in the frames'
-    pixels) and scores [N, K], zero-padded to the most faces any frame has."""
+    pixels), scores [N, K] and MTCNN's five landmarks [N, K, 5, 2] (eyes, nose, mouth corners; x, y),
+    zero-padded to the most faces any frame has."""
 
     def __init__(self, min_face_size: int = 20, thresholds=(0.6, 0.7, 0.7), device: str = "cpu"):
         mtcnn = _import_facenet_mtcnn()
@@ -81,16 +82,18 @@ class FaceDetector:
     def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 [N, H, W, 3], not {images.dtype} {list(images.shape)}")
-        batch_boxes, batch_probs = self.model.detect(images)
+        batch_boxes, batch_probs, batch_points = self.model.detect(images, landmarks=True)
         per_frame = [
-            (np.zeros((0, 4)), np.zeros(0))
+            (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
             if b is None
-            else (np.asarray(b, dtype=np.float32).reshape(-1, 4), np.asarray(p, dtype=np.float32).reshape(-1))
-            for b, p in zip(batch_boxes, batch_probs)
+            else tuple(np.asarray(x, dtype=np.float32) for x in (b, p, q))
+            for b, p, q in zip(batch_boxes, batch_probs, batch_points)
         ]
-        most = max((len(p) for _, p in per_frame), default=0)
+        most = max((len(p) for _, p, _ in per_frame), default=0)
         boxes = np.zeros((len(images), most, 4), np.float32)
         scores = np.zeros((len(images), most), np.float32)
-        for i, (b, p) in enumerate(per_frame):
-            boxes[i, : len(p)], scores[i, : len(p)] = b, p
-        return {"boxes": boxes, "scores": scores}
+        points = np.zeros((len(images), most, 5, 2), np.float32)
+        for i, (b, p, q) in enumerate(per_frame):
+            n = len(p)
+            boxes[i, :n], scores[i, :n], points[i, :n] = b.reshape(n, 4), p.reshape(n), q.reshape(n, 5, 2)
+        return {"boxes": boxes, "scores": scores, "landmarks": points}

@@ -54,6 +54,9 @@ class LabelerConfig:
     # pairs: fused NLL 2.96 -> 0.98 (1.04 on held-out speakers), ECE 0.36 -> 0.03. The acted sentences
     # are neutral text, so the text gets the grid's highest T. Refit for other models.
     fusion_temperatures: tuple[str, ...] = ("face=1.5", "audio=6", "text=32")
+    # The face's scores count only where the face speaks: a segment vision flagged off_screen_speaker (its
+    # active-speaker check, VisionConfig.min_speaker_sync) is labelled by its other modalities alone.
+    face_needs_speaker: bool = True
 
     @property
     def temperatures(self) -> dict[str, float]:

@@ -210,6 +210,15 @@ def apply_neutral_share(labels: list[labeler_pb2.SegmentLabel], share: float) ->
         extra.label.reason_codes[-1:] = ["neutral_share"]
 
 
+def _face_scores(evidence: labeler_pb2.SegmentEvidence, config: LabelerConfig):
+    """The face's scores of a segment, or None and why there are none."""
+    if not evidence.HasField("face"):
+        return None, "no face frames"
+    if config.face_needs_speaker and evidence.speaker_off_screen:
+        return None, "off_screen_speaker: the visible face does not speak"
+    return evidence.face, ""
+
+
 def label_segments(
     evidence: Sequence[labeler_pb2.SegmentEvidence],
     pcm: np.ndarray | None,
@@ -227,8 +236,9 @@ def label_segments(
     labels = []
     for e, a, t in zip(evidence, audio, texts):
         found = Modalities({}, {}, dict(models or {}))
+        face, face_missing = _face_scores(e, config)
         for name, given, computed, reason in (
-            ("face", e.face if e.HasField("face") else None, None, "no face frames"),
+            ("face", face, None, face_missing),
             ("audio", e.audio if e.HasField("audio") else None, a, audio_missing or "segment too short"),
             ("text", e.text if e.HasField("text") else None, t, "no transcript"),
         ):

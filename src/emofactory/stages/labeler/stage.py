@@ -45,6 +45,7 @@ def evidence_of(vision: events_pb2.VisionAnalyzed, asr: events_pb2.SpeechTranscr
         e = labeler_pb2.SegmentEvidence(segment=segment)
         if face is not None:
             e.face_ratio, e.face_vote = face.face_ratio, face.vote
+            e.speaker_off_screen = "off_screen_speaker" in face.flags
             if face.face_frames:
                 e.face.CopyFrom(face.face)
         if text is not None and not text.failed:

@@ -14,8 +14,9 @@ from PIL import Image
 from emofactory.core.backend import ModelBackend
 from emofactory.core.emotions import majority_vote
 from emofactory.stages.vision.config import VisionConfig
-from emofactory.stages.vision.faces import active_face, downscale, square_crop
+from emofactory.stages.vision.faces import active_index, downscale, square_crop
 from emofactory.stages.vision.frames import Sample, decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.speaker import check_speakers
 from emofactory.v1 import common_pb2
 
 FER_MODEL = "facial_emotion"  # the backend's name for it
@@ -26,6 +27,7 @@ class FrameFaces:
     time_s: float
     faces: int  # confident faces in the frame
     box: np.ndarray | None = None  # the active face [x1, y1, x2, y2, score] in original pixels
+    landmarks: np.ndarray | None = None  # its five points [5, 2] (eyes, nose, mouth corners), original pixels
     probs: np.ndarray | None = None  # canonical facial-emotion probabilities
     crop: np.ndarray | None = None  # crop_size x crop_size RGB
 
@@ -36,6 +38,7 @@ class SegmentFaces:
     samples: int  # grid samples asked for
     frames: list[FrameFaces] = field(default_factory=list)
     midpoint_jpeg: bytes = b""
+    speaker_sync: float | None = None  # the active-speaker check's score; None: not checked
 
     @property
     def face_frames(self) -> list[FrameFaces]:
@@ -69,12 +72,17 @@ class _Batcher:
         height, width = batch[0][1].shape[:2]
         to_original = np.array([width / small.shape[2], height / small.shape[1]] * 2, np.float32)
         frames = []
-        for (sample, frame), boxes, scores in zip(batch, found["boxes"], found["scores"]):
-            boxes = boxes * to_original
+        # A face detector without landmarks (an older model contract) leaves the speaker check nothing to do.
+        landmarks = found.get("landmarks", [None] * len(batch))
+        for (sample, frame), boxes, scores, points in zip(batch, found["boxes"], found["scores"], landmarks):
             confident = int((scores >= self.config.face_confidence).sum())
-            box = active_face(boxes, scores, self.config.face_confidence, self.config.strict_single_face)
-            crop = None if box is None else square_crop(frame, box, self.config.face_margin, self.config.crop_size)
-            frames.append((sample, FrameFaces(sample.time_s, confident, box, crop=crop)))
+            i = active_index(boxes, scores, self.config.face_confidence, self.config.strict_single_face)
+            faces = FrameFaces(sample.time_s, confident)
+            if i is not None:
+                faces.box = np.append(boxes[i] * to_original, scores[i]).astype(np.float32)
+                faces.landmarks = None if points is None else points[i] * to_original[:2]
+                faces.crop = square_crop(frame, faces.box, self.config.face_margin, self.config.crop_size)
+            frames.append((sample, faces))
         with_face = [f for _, f in frames if f.crop is not None]
         if with_face:
             faces = np.stack([f.crop for f in with_face])
@@ -91,7 +99,8 @@ def analyze_video(
     config: VisionConfig,
     backend: ModelBackend,
 ) -> list[SegmentFaces]:
-    """Per segment: its sampled frames with faces and emotions, and its midpoint JPEG."""
+    """Per segment: its sampled frames with faces and emotions, its midpoint JPEG and whether its
+    face speaks (speaker.py)."""
     spans = [(s.start_s, s.end_s) for s in segments]
     results = [
         SegmentFaces(s, sum(x.grid for x in segment_samples(i, s.start_s, s.end_s, config.fps)))
@@ -107,6 +116,7 @@ def analyze_video(
     batcher.flush()
     for result in results:
         result.frames.sort(key=lambda f: f.time_s)
+    check_speakers(video, media, results, config)
     return results
 
 
@@ -133,6 +143,8 @@ def segment_flags(result: SegmentFaces, config: VisionConfig) -> list[str]:
         flags.append("few_face_frames")
     if len(result.frames) < result.samples:
         flags.append("missing_frames")
+    if result.speaker_sync is not None and result.speaker_sync < config.min_speaker_sync:
+        flags.append("off_screen_speaker")
     return flags
 
 

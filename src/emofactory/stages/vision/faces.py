@@ -6,16 +6,20 @@ import numpy as np
 from PIL import Image
 
 
-def active_face(boxes: np.ndarray, scores: np.ndarray, min_confidence: float, strict: bool) -> np.ndarray | None:
-    """[x1, y1, x2, y2, score] of the active speaker's face, or None when the frame is not kept.
+def active_index(boxes: np.ndarray, scores: np.ndarray, min_confidence: float, strict: bool) -> int | None:
+    """Which of the frame's faces is the active speaker's, or None when the frame is not kept.
     Seed 000: the largest face speaks. Seed 002 (strict): a frame with more or fewer than one face is dropped."""
-    sure = scores >= min_confidence
-    boxes, scores = boxes[sure], scores[sure]
-    if len(boxes) == 0 or (strict and len(boxes) != 1):
+    sure = np.flatnonzero(scores >= min_confidence)
+    if len(sure) == 0 or (strict and len(sure) != 1):
         return None
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    i = int(np.argmax(areas))
-    return np.append(boxes[i], scores[i]).astype(np.float32)
+    areas = (boxes[sure, 2] - boxes[sure, 0]) * (boxes[sure, 3] - boxes[sure, 1])
+    return int(sure[np.argmax(areas)])
+
+
+def active_face(boxes: np.ndarray, scores: np.ndarray, min_confidence: float, strict: bool) -> np.ndarray | None:
+    """[x1, y1, x2, y2, score] of the active speaker's face (see active_index), or None."""
+    i = active_index(boxes, scores, min_confidence, strict)
+    return None if i is None else np.append(boxes[i], scores[i]).astype(np.float32)
 
 
 def square_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:

@@ -42,6 +42,8 @@ def summarize(result: SegmentFaces, config: VisionConfig, model: str = "") -> vi
         face_ratio=len(faces) / len(result.frames) if result.frames else 0.0,
         flags=segment_flags(result, config),
     )
+    if result.speaker_sync is not None:
+        out.speaker_sync = result.speaker_sync
     if faces:
         boxes = np.stack([f.box for f in faces])
         x1, y1, x2, y2, score = np.median(boxes, axis=0)
@@ -60,6 +62,8 @@ def _frame_record(frame) -> dict:
         record["box"] = [round(float(v), 1) for v in frame.box[:4]]
         record["score"] = round(float(frame.box[4]), 4)
         record["probs"] = [round(float(p), 4) for p in frame.probs]
+    if frame.landmarks is not None:
+        record["landmarks"] = [[round(float(v), 1) for v in point] for point in frame.landmarks]
     return record
 
 
