@@ -19,7 +19,7 @@ from emofactory.models.backends import backend_for
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
 from emofactory.stages.vision.faces import active_face, square_crop
-from emofactory.stages.vision.frames import decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.frames import GrayTrack, decode_span, plan_spans, segment_samples
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2
 
@@ -132,6 +132,32 @@ def test_frames_come_from_the_sample_times_only(colour_seconds):
     assert times == pytest.approx([1.25, 1.75, 2.0, 2.25, 2.75])
     dominant = [int(np.argmax(frame.reshape(-1, 3).mean(axis=0))) for _, frame in frames]
     assert dominant[:2] == [1, 1] and dominant[3:] == [2, 2]  # green second, then blue
+
+
+def test_a_sample_halfway_between_two_frames_gets_one(colour_seconds):
+    media = probe(colour_seconds)
+    segments = [(0.1 + 0.3 * k, 0.14 + 0.3 * k) for k in range(12)]  # each one's sample is between frames
+    (span,) = plan_spans(segments, fps=1.0, merge_gap_s=2.0, max_span_s=60)
+    frames = list(decode_span(str(colour_seconds), span, 1.0, media.width, media.height, media.fps))
+    assert sorted(s.segment for s, _ in frames) == list(range(12))  # half of them went missing before
+
+
+def test_the_same_decode_gives_the_speaker_checks_gray_frames(colour_seconds):
+    media = probe(colour_seconds)
+    (span,) = plan_spans([(1.0, 3.0)], fps=2.0, merge_gap_s=2.0, max_span_s=60)
+    alone = list(decode_span(str(colour_seconds), span, 2.0, media.width, media.height, media.fps))
+    track = GrayTrack(fps=10.0, size=(80, 60), start_s=0.5, end_s=3.5)
+    both = list(decode_span(str(colour_seconds), span, 2.0, media.width, media.height, media.fps, track))
+    assert [s for s, _ in both] == [s for s, _ in alone]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(alone, both))
+    assert track.frames.shape[1:] == (60, 80) and track.origin_s <= 0.5
+    times = track.times()
+    assert times[0] <= 0.5 and times[-1] >= 3.4 and np.diff(times) == pytest.approx(0.1)
+    # gray levels follow the seconds' colours: blue the darkest, white the brightest
+    level = {c: track.frames[np.flatnonzero((times > a + 0.1) & (times < a + 0.9))].mean() for c, a in
+             (("red", 0), ("green", 1), ("blue", 2), ("white", 3))}  # fmt: skip
+    assert level["blue"] + 20 < min(level["red"], level["green"])
+    assert max(level["red"], level["green"]) < level["white"] - 50
 
 
 def test_corrupt_video_is_a_permanent_error(corrupt_video):

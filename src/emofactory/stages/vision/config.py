@@ -39,8 +39,8 @@ class VisionConfig:
     # the shortest segment it checks, and the speaker sync (the correlation of mouth motion and speech
     # energy) under which a segment is flagged "off_screen_speaker": the visible face does not speak.
     # bench.active_speaker on the assets' 12 talking heads, their own audio against it shifted or
-    # swapped (77 segments checked, 28 with the face speaking): under 0 flags 0.55 of the faces that
-    # do not speak at precision 0.87 (4 of 28 speaking flagged); under 0.1, 0.69 at 0.83 (7 of 28).
+    # swapped (78 segments checked, 28 with the face speaking): under 0 flags 0.58 of the faces that
+    # do not speak at precision 0.88 (4 of 28 speaking flagged); under 0.1, 0.68 at 0.85 (6 of 28).
     speaker_fps: float = 10.0
     speaker_min_s: float = 1.0
     min_speaker_sync: float = 0.0

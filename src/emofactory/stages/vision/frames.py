@@ -4,17 +4,19 @@ Each segment is sampled on a grid centred in it (`fps` frames per second, at lea
 exact midpoint for the representative frame. Segments close to one another share one decode of
 their span (input seeking, so nothing before the span is decoded); FFmpeg's `select` filter keeps
 only the frame nearest each sample time and `showinfo` reports that frame's time. Frames come out
-as RGB at the source's display size."""
+as RGB at the source's display size. The same run can give the active-speaker check its denser
+gray frames of the span (a GrayTrack), so that no frame is decoded twice."""
 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import re
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +42,8 @@ def segment_samples(index: int, start_s: float, end_s: float, fps: float) -> lis
         samples.append(Sample(index, mid, midpoint=True, grid=False))
     return sorted(samples, key=lambda s: s.time_s)
 
+
+SLACK_S = 1e-3
 
 # FFmpeg's expression parser nests each "+", so one select expression takes a bounded number of terms.
 MAX_SEGMENTS_PER_SPAN = 24
@@ -97,24 +101,70 @@ def _read_times(stream, out: queue.Queue) -> None:
     out.put(b" | ".join(tail).decode(errors="replace"))
 
 
+@dataclass
+class GrayTrack:
+    """Frames of [start_s, end_s) decoded beside a span's samples: gray, at `fps`, scaled to `size`
+    (width, height). decode_span fills in `frames` [T, H, W], frame k being at origin_s + k / fps."""
+
+    fps: float
+    size: tuple[int, int]
+    start_s: float
+    end_s: float
+    origin_s: float = 0.0
+    frames: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 1), np.uint8))
+
+    def times(self) -> np.ndarray:
+        return self.origin_s + np.arange(len(self.frames)) / self.fps
+
+
+def _decode_command(video: str, origin: float, length: float, windows: str, gray: GrayTrack | None, fd: int):
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info"]
+    command += ["-ss", f"{origin:.6f}", "-t", f"{length:.6f}", "-i", video, "-an", "-sn"]
+    samples = f"select='{windows}',showinfo"
+    rgb = ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    if gray is None:
+        return [*command, "-vf", samples, *rgb]
+    width, height = gray.size
+    graph = f"[0:v]split[a][b];[a]{samples}[rgb];[b]fps={gray.fps:g},scale={width}:{height},format=gray[gray]"
+    return [*command, "-filter_complex", graph, "-map", "[rgb]", *rgb, "-map", "[gray]", "-f", "rawvideo", f"pipe:{fd}"]
+
+
+def _read_all(fd: int, into: list[bytes]) -> None:
+    with os.fdopen(fd, "rb") as stream:
+        into.append(stream.read())
+
+
 def decode_span(
-    video: str, samples: Sequence[Sample], fps: float, width: int, height: int, source_fps: float
+    video: str,
+    samples: Sequence[Sample],
+    fps: float,
+    width: int,
+    height: int,
+    source_fps: float,
+    gray: GrayTrack | None = None,
 ) -> Iterator[tuple[Sample, np.ndarray]]:
-    """(sample, RGB frame) for every sample of one span, in time order; one frame may serve several."""
-    half = 0.5 / (source_fps if source_fps > 0 else 25.0)
+    """(sample, RGB frame) for every sample of one span, in time order; one frame may serve several.
+    With `gray`, the same decode also fills in its frames (once the iteration is over)."""
+    # A sample time halfway between two frames is within half a frame of both only up to rounding
+    # (FFmpeg's and ours): without the slack, both were dropped and the sample went missing.
+    half = 0.5 / (source_fps if source_fps > 0 else 25.0) + SLACK_S
     origin = max(0.0, samples[0].time_s - 2 * half)
-    length = samples[-1].time_s - origin + 4 * half
+    end = samples[-1].time_s + 2 * half
+    if gray is not None:
+        origin, end = max(0.0, min(origin, gray.start_s)), max(end, gray.end_s)
     windows = select_expression(samples, origin, fps, half)
-    command = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "info",
-        "-ss", f"{origin:.6f}", "-t", f"{length:.6f}", "-i", video,
-        "-an", "-sn", "-vf", f"select='{windows}',showinfo",
-        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gray_fd, gray_out, gray_data = (*os.pipe(), []) if gray is not None else (-1, -1, [])
+    command = _decode_command(video, origin, end - origin, windows, gray, gray_out)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=() if gray is None else (gray_out,)
+    )
     times: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=_read_times, args=(proc.stderr, times), daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=_read_times, args=(proc.stderr, times), daemon=True)]
+    if gray is not None:
+        os.close(gray_out)  # FFmpeg holds the write end; the reader sees the end of it when FFmpeg exits
+        readers.append(threading.Thread(target=_read_all, args=(gray_fd, gray_data), daemon=True))
+    for reader in readers:
+        reader.start()
     frame_bytes = width * height * 3
     pending = list(samples)
     try:
@@ -126,7 +176,7 @@ def decode_span(
             if isinstance(t, str):
                 break
             frame = np.frombuffer(data, np.uint8).reshape(height, width, 3)
-            served = [s for s in pending if abs(s.time_s - origin - t) <= half + 1e-6]
+            served = [s for s in pending if abs(s.time_s - origin - t) <= half]
             pending = [s for s in pending if s not in served and s.time_s - origin > t]
             for sample in served:
                 yield sample, frame
@@ -134,10 +184,16 @@ def decode_span(
     finally:
         proc.stdout.close()
         code = proc.wait()
-        reader.join(timeout=5)
+        for reader in readers:
+            reader.join(timeout=5)
     if code != 0 and pending:
         reason = ""
         while not times.empty():
             item = times.get()
             reason = item if isinstance(item, str) else reason
         raise PermanentError(f"could not decode video frames at {origin:.2f} s: {reason or f'ffmpeg exit {code}'}")
+    if gray is not None and gray_data:
+        width, height = gray.size
+        whole = len(gray_data[0]) // (width * height)
+        gray.origin_s = origin
+        gray.frames = np.frombuffer(gray_data[0][: whole * width * height], np.uint8).reshape(whole, height, width)

@@ -3,8 +3,9 @@ active face's mouth, frame to frame, against the loudness of the segment's speec
 
 The mouth is found by MTCNN's landmarks (its two mouth corners) on the detection frames; between
 them, the denser frames of this check take the corners of the nearest detection frame (a talking
-head moves little in half a second). Each span of segments is decoded once more, at `speaker_fps`,
-in gray at the detector's scale, with its audio; the score is the Pearson correlation of mouth
+head moves little in half a second). The vision stage's decode of each span also gives its frames at
+`speaker_fps`, in gray at the detector's scale (frames.GrayTrack); the span's audio is decoded
+beside them; the score is the Pearson correlation of mouth
 motion and log energy at the same instants. (Taking the best correlation within ±0.2 s, for speech
 that leads or lags the lips, measured worse: the best of several lags lifts the faces that do not
 speak more than the ones that do; bench.active_speaker, README.)"""
@@ -17,16 +18,16 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from emofactory.core.errors import PermanentError
 from emofactory.stages.vision.config import VisionConfig
-from emofactory.stages.vision.frames import plan_spans
+from emofactory.stages.vision.frames import GrayTrack
 from emofactory.v1 import common_pb2
 
 RATE = 16000
 # Mouth crops are resized to this (width, height) before frames are compared.
 MOUTH_SIZE = (32, 24)
 # The check's frames are at most this high (the mouth stays some 20 pixels wide in a close-up), and
-# its spans at most this long, so that one span's frames stay within some 70 MB.
+# the vision stage's spans at most this long while it checks, so that one span's frames stay within
+# some 70 MB.
 CHECK_HEIGHT = 360
 CHECK_SPAN_S = 30.0
 # Each segment is checked with this much of the pauses either side: a speaker's mouth starts and stops
@@ -70,20 +71,6 @@ def sync_score(motion: np.ndarray, energy: np.ndarray) -> float | None:
     return float(np.corrcoef(motion, energy)[0, 1])
 
 
-def decode_gray(video: str, start_s: float, end_s: float, fps: float, size: tuple[int, int]) -> np.ndarray:
-    """Frames [T, H, W] uint8 of [start_s, end_s) at `fps`, gray, scaled to size (width, height)."""
-    width, height = size
-    command = [
-        "ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start_s:.6f}", "-t", f"{end_s - start_s:.6f}",
-        "-i", video, "-an", "-sn", "-vf", f"fps={fps:g},scale={width}:{height},format=gray",
-        "-f", "rawvideo", "pipe:1",
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True)
-    if run.returncode != 0:
-        raise PermanentError(f"could not decode frames for the speaker check: {run.stderr.decode()[-300:]}")
-    return np.frombuffer(run.stdout, np.uint8).reshape(-1, height, width)
-
-
 def decode_audio(video: str, start_s: float, end_s: float) -> np.ndarray | None:
     """Mono float audio at 16 kHz of [start_s, end_s), or None where the file has no audio."""
     command = [
@@ -96,27 +83,33 @@ def decode_audio(video: str, start_s: float, end_s: float) -> np.ndarray | None:
     return np.frombuffer(run.stdout, np.int16).astype(np.float32) / 32768.0
 
 
-def check_speakers(video: str, media: common_pb2.MediaInfo, results: Sequence, config: VisionConfig) -> None:
-    """Sets `speaker_sync` of each result (analysis.SegmentFaces) with face frames and at least
-    speaker_min_s of speech, where the file has audio; the others keep None (not checked)."""
-    checked = [r for r in results if r.face_frames and r.segment.end_s - r.segment.start_s >= config.speaker_min_s]
-    if not checked or not media.has_audio or config.speaker_fps <= 0:
-        return
+def gray_track(segments: Sequence, media: common_pb2.MediaInfo, config: VisionConfig) -> GrayTrack | None:
+    """What the check needs decoded of a span with these segments; None where nothing is to check."""
+    spans = [(s.start_s, s.end_s) for s in segments if s.end_s - s.start_s >= config.speaker_min_s]
+    if not spans or not media.has_audio or config.speaker_fps <= 0:
+        return None
     ratio = min(config.scale, CHECK_HEIGHT / media.height)
     size = (max(2, round(media.width * ratio / 2) * 2), max(2, round(media.height * ratio / 2) * 2))
-    scale = np.array([size[0] / media.width, size[1] / media.height], np.float32)
-    spans = [(max(0.0, r.segment.start_s - CONTEXT_S), r.segment.end_s + CONTEXT_S) for r in checked]
-    for span in plan_spans(spans, 1.0, config.merge_gap_s, min(config.max_span_s, CHECK_SPAN_S)):
-        members = [checked[i] for i in sorted({s.segment for s in span})]
-        start = max(0.0, members[0].segment.start_s - CONTEXT_S)
-        end = max(r.segment.end_s for r in members) + CONTEXT_S
-        pcm = decode_audio(video, start, end)
-        if pcm is None:
-            return
-        frames = decode_gray(video, start, end, config.speaker_fps, size)
-        times = start + np.arange(len(frames)) / config.speaker_fps
-        for result in members:
-            result.speaker_sync = _segment_sync(result, frames, times, pcm, start, scale, config.speaker_fps)
+    start = max(0.0, min(a for a, _ in spans) - CONTEXT_S)
+    return GrayTrack(config.speaker_fps, size, start, max(b for _, b in spans) + CONTEXT_S)
+
+
+def check_span(
+    video: str, media: common_pb2.MediaInfo, results: Sequence, track: GrayTrack, config: VisionConfig
+) -> None:
+    """Sets `speaker_sync` of each result (analysis.SegmentFaces) of one decoded span with face frames
+    and at least speaker_min_s of speech; the others keep None (not checked)."""
+    long_enough = [r for r in results if r.segment.end_s - r.segment.start_s >= config.speaker_min_s]
+    members = [r for r in long_enough if r.face_frames]
+    if not members or len(track.frames) == 0:
+        return
+    pcm = decode_audio(video, track.start_s, track.end_s)
+    if pcm is None:
+        return
+    scale = np.array([track.size[0] / media.width, track.size[1] / media.height], np.float32)
+    times = track.times()
+    for result in members:
+        result.speaker_sync = _segment_sync(result, track.frames, times, pcm, track.start_s, scale, track.fps)
 
 
 def _segment_sync(result, frames, times, pcm, start_s: float, scale: np.ndarray, fps: float) -> float | None:
