@@ -2,7 +2,10 @@
 speaks) against the same videos with their audio shifted by several seconds or swapped with another
 video's (the face does not). Runs the product's audio, VAD and vision steps on each, then prints
 the flag's precision and recall (positive: "the visible face does not speak") at the default
-threshold and over a sweep, and writes bench/out/active_speaker.json.
+threshold and over a sweep. Then two faces at once: each pair of the talking heads side by side, with
+the left one's audio or the right one's, and how often the face taken for the speaker's is the one
+that speaks, by the largest face (seed 000) and by the check's pick (pick_speaker). Writes
+bench/out/active_speaker.json.
 Usage: python -m bench.active_speaker [ASSETS]"""
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from dev.assets import ASSETS
 from emofactory.core.config import ModelsConfig
@@ -27,6 +32,9 @@ from emofactory.stages.vision.config import VisionConfig
 OUT = Path(__file__).parent / "out"
 TALKING_HEADS = ("video/*.mp4", "ravdess/av_mp4/*.mp4", "mead_av/*.mp4")
 THRESHOLDS = (-0.1, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+PICK_MARGINS = (0.0, 0.1, 0.2, 0.3)
+# The side-by-side pictures are this high, each half keeping its aspect.
+PAIR_HEIGHT = 360
 
 
 def with_audio(video: Path, audio: Path, out: Path, shift_s: float) -> Path:
@@ -52,14 +60,72 @@ def variants(videos: list[Path], tmp: Path) -> list[tuple[str, Path, bool]]:
     return out
 
 
-def scores(path: Path, config: VisionConfig, backend, tmp: Path) -> list[float | None]:
-    """The speaker-sync score of each speech segment of one file (None: too short to check)."""
+def side_by_side(left: Path, right: Path, audio: Path, out: Path) -> tuple[Path, int]:
+    """The two pictures side by side (each PAIR_HEIGHT high) with `audio`'s sound, as long as the
+    shorter; and the left picture's width."""
+    width = round(probe(left).width * PAIR_HEIGHT / probe(left).height / 2) * 2
+    graph = f"[0:v]scale={width}:{PAIR_HEIGHT},setsar=1,fps=25[l];[1:v]scale=-2:{PAIR_HEIGHT},setsar=1,fps=25[r];"
+    graph += "[l][r]hstack=shortest=1[v]"
+    length = min(probe(left).duration_s, probe(right).duration_s)
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(left), "-i", str(right), "-i", str(audio)]
+    cmd += ["-filter_complex", graph, "-map", "[v]", "-map", "2:a", "-c:a", "aac", "-t", f"{length:.3f}", str(out)]
+    subprocess.run(cmd, check=True)
+    return out, width
+
+
+def pairs(videos: list[Path], tmp: Path) -> list[tuple[str, Path, int, str]]:
+    """(name, file, left width, the side that speaks) for each video beside the next one."""
+    out = []
+    for i, left in enumerate(videos):
+        right = videos[(i + 1) % len(videos)]
+        for side, audio in (("left", left), ("right", right)):
+            path, width = side_by_side(left, right, audio, tmp / f"{i}-pair-{side}.mp4")
+            out.append((f"{left.name} | {right.name}, {side} speaks", path, width, side))
+    return out
+
+
+def analyze(path: Path, config: VisionConfig, backend, tmp: Path) -> list:
+    """The vision results of each speech segment of one file."""
     wav = tmp / f"{path.stem}.wav"
     extract_audio(path, wav, AudioConfig())
     pcm, rate = read_pcm(wav)
     segments = to_segments(path.stem, segment_speech(pcm, rate, VadConfig()))
-    results = analyze_video(str(path), probe(path), segments, config, backend)
-    return [r.speaker_sync for r in results if r.face_frames]
+    return analyze_video(str(path), probe(path), segments, config, backend)
+
+
+def scores(path: Path, config: VisionConfig, backend, tmp: Path) -> list[float | None]:
+    """The speaker-sync score of each speech segment of one file (None: too short to check)."""
+    return [r.speaker_sync for r in analyze(path, config, backend, tmp) if r.face_frames]
+
+
+def sides(path: Path, left_width: int, config: VisionConfig, backend, tmp: Path) -> list[dict]:
+    """Per checked segment with faces on both sides: the side of the face taken for the speaker's."""
+    rows = []
+    for result in analyze(path, config, backend, tmp):
+        centres = [(f.box[0] + f.box[2]) / 2 for f in result.face_frames]
+        both = any(len({(face.box[0] + face.box[2]) / 2 < left_width for face in f.found}) == 2 for f in result.frames)
+        if result.speaker_sync is not None and centres and both:
+            picked = "left" if float(np.median(centres)) < left_width else "right"
+            rows.append({"picked": picked, "sync": result.speaker_sync})
+    return rows
+
+
+def two_faces(videos: list[Path], backend, tmp: Path) -> dict:
+    """How often the face taken for the speaker's speaks, by the largest face and by the pick."""
+    report = {}
+    made = pairs(videos, tmp)
+    rules = [("largest face", VisionConfig(pick_speaker=False))]
+    rules += [(f"pick, margin {m:g}", VisionConfig(pick_speaker=True, pick_margin=m)) for m in PICK_MARGINS]
+    for rule, config in rules:
+        rows = [
+            {"file": name, "speaks": side, **row}
+            for name, path, width, side in made
+            for row in sides(path, width, config, backend, tmp)
+        ]
+        right = sum(r["picked"] == r["speaks"] for r in rows)
+        report[rule] = {"segments": len(rows), "speaker_right": right, "rows": rows}
+        print(f"two faces, {rule:16s}: the speaking face taken in {right} of {len(rows)} segments")
+    return report
 
 
 def precision_recall(rows: list[dict], threshold: float) -> dict:
@@ -96,8 +162,11 @@ def main() -> None:
     for row in [*sweep, {**default, "threshold": f"{config.min_speaker_sync} (default)"}]:
         own = f"{row['own_flagged']} of {row['own_checked']}"
         print(f"{row['threshold']!s:>16s} {row['precision']!s:>10s} {row['recall']!s:>7s} {own:>19s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pair_report = two_faces(videos, backend, Path(tmp))
     OUT.mkdir(exist_ok=True)
     report = {"videos": [str(v) for v in videos], "segments": rows, "sweep": sweep, "default": default}
+    report["two_faces"] = pair_report
     (OUT / "active_speaker.json").write_text(json.dumps(report, indent=1))
 
 

@@ -4,9 +4,10 @@
   without ASR, on the generated 10-minute 480p video (or a given one), served over HTTP;
 - the FFmpeg full-decode floor of the same file, and the ratio to it;
 - a sequential baseline doing the same work the straightforward way (bench/baseline.py);
-- busy seconds per stage inside the pipeline (the services' Prometheus counters), how busy the
-  machine's cores were, and peak memory per service process;
+- busy seconds per stage inside the pipeline (the services' Prometheus counters), CPU seconds per
+  process (the servers too), how busy the machine's cores were, and peak memory per service process;
 - the video in chunks (vad.chunk_s, the default) against the whole video as one chunk;
+- the clips at the fastest settings bench.catalog measured (ultrafast, 15 fps), against the default;
 - scaling: a 4-video job with 1 and with 2 replicas of the heaviest worker.
 
 Prints a table and writes bench/out/pipeline.json. Usage: python -m bench.pipeline [VIDEO]"""
@@ -40,10 +41,19 @@ OUT = Path(__file__).parent / "out"
 LABELER = common_pb2.LabelerOptions(modalities=["face"], min_modalities=1)
 
 
+# The fastest clip settings bench.catalog measured (per job): what the clips' encoding costs end to end.
+FAST_CLIPS = common_pb2.CatalogOptions(preset="ultrafast", clip_max_fps=15)
+
+
 def run_job(
-    stack: LocalStack, urls: list[str], asr: str, vad: common_pb2.VadOptions | None = None
+    stack: LocalStack,
+    urls: list[str],
+    asr: str,
+    vad: common_pb2.VadOptions | None = None,
+    catalog: common_pb2.CatalogOptions | None = None,
 ) -> tuple[float, common_pb2.Job]:
-    config = common_pb2.JobConfig(vad=vad, asr=common_pb2.AsrOptions(engine=asr), labeler=LABELER)
+    asr_options = common_pb2.AsrOptions(engine=asr)
+    config = common_pb2.JobConfig(vad=vad, asr=asr_options, labeler=LABELER, catalog=catalog)
     request = ingest_pb2.SubmitJobRequest(
         sources=[common_pb2.Source(url=u) for u in urls], language="en-US", config=config
     )
@@ -75,6 +85,19 @@ def cores_busy() -> tuple[int, int]:
     """The machine's (busy, total) CPU time so far, in ticks, from /proc/stat."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
+
+
+def cpu_seconds(stack: LocalStack) -> dict[str, float]:
+    """CPU seconds (user + system) each service process has used so far, with its FFmpeg children
+    once they have exited: where the cores go, the servers (NATS, S3) included."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, proc in stack.procs.items():
+        stat = Path(f"/proc/{proc.pid}/stat")
+        if stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            used[name] = sum(int(x) for x in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+    return used
 
 
 def peak_memory_mb(stack: LocalStack) -> dict[str, float]:
@@ -123,7 +146,7 @@ def main() -> None:
         tmp = Path(tmp)
         media = tmp / "media"
         media.mkdir()
-        names = {"with_asr": "a.mp4", "without_asr": "b.mp4", "one_chunk": "c.mp4"}
+        names = {"with_asr": "a.mp4", "without_asr": "b.mp4", "one_chunk": "c.mp4", "fast_clips": "d.mp4"}
         for name in names.values():
             shutil.copyfile(video, media / name)
         quarter = min(150.0, duration / 4)
@@ -148,18 +171,20 @@ def main() -> None:
             os.environ.update(stack.env())
             runs = {}
             whole = common_pb2.VadOptions(chunk_s=0)
-            for name, engine, vad in (
-                ("without_asr", "none", None),
-                ("with_asr", AsrConfig().engine, None),  # the default ASR
-                ("one_chunk", "none", whole),
+            for name, engine, vad, catalog in (
+                ("without_asr", "none", None, None),
+                ("with_asr", AsrConfig().engine, None, None),  # the default ASR
+                ("one_chunk", "none", whole, None),
+                ("fast_clips", "none", None, FAST_CLIPS),
             ):
-                before, busy_before = stage_seconds(stack), cores_busy()
-                seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine, vad)
+                before, busy_before, cpu_before = stage_seconds(stack), cores_busy(), cpu_seconds(stack)
+                seconds, job = run_job(stack, [f"{url}/{names[name]}"], engine, vad, catalog)
                 assert job.state == common_pb2.JOB_STATE_SUCCEEDED, job
                 busy, total = (a - b for a, b in zip(cores_busy(), busy_before))
                 runs[name] = {
                     "seconds": round(seconds, 2),
                     "stages": delta(stage_seconds(stack), before),
+                    "cpu_s": delta(cpu_seconds(stack), cpu_before),
                     "cores_busy_pct": round(100 * busy / total, 1),
                 }
             report["pipeline"] = runs
@@ -184,6 +209,7 @@ def main() -> None:
             ("pipeline end to end, ASR off", "without_asr"),
             ("pipeline end to end, default ASR", "with_asr"),
             ("the same, ASR off, one chunk", "one_chunk"),
+            ("ASR off, clips ultrafast at 15 fps", "fast_clips"),
         )),
         ("sequential baseline (same work)", report["baseline"]["seconds"], None),
     ]  # fmt: skip
@@ -195,6 +221,7 @@ def main() -> None:
     print(f"\nspeed-up over the sequential baseline: {report['baseline']['seconds'] / e2e:.2f}x")
     print("busy seconds per stage in the pipeline (ASR off):", report["pipeline"]["without_asr"]["stages"])
     print("busy seconds per stage in the pipeline (default ASR):", report["pipeline"]["with_asr"]["stages"])
+    print("CPU seconds per process, FFmpeg children included (ASR off):", runs["without_asr"]["cpu_s"])
     s = report["scaling"]
     print(f"scaling, {s['videos']} videos of {s['video_s']} s, {s['stage']}: 1 replica {s['1 replica']} s,"
           f" 2 replicas {s['2 replicas']} s ({s['1 replica'] / s['2 replicas']:.2f}x)")  # fmt: skip

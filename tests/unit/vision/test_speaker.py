@@ -17,9 +17,9 @@ from emofactory.models.backends import backend_for
 from emofactory.stages.labeler.config import LabelerConfig
 from emofactory.stages.labeler.labels import label_segments
 from emofactory.stages.labeler.stage import evidence_of
-from emofactory.stages.vision.analysis import analyze_video
+from emofactory.stages.vision.analysis import Face, FrameFaces, analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
-from emofactory.stages.vision.speaker import mouth_box, sync_score
+from emofactory.stages.vision.speaker import face_tracks, mouth_box, sync_score
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2, events_pb2, labeler_pb2, vision_pb2
 
@@ -81,6 +81,42 @@ def test_a_face_that_speaks_is_not_flagged_and_one_out_of_time_is(backend, speec
     assert summarize(own[0], config).HasField("speaker_sync")
 
 
+@pytest.fixture(scope="module")
+def two_faces(speech_sample, tmp_path_factory):
+    """The sample's face speaking its track (left, 0.7 of the height) beside the same picture 6 s
+    later (right, full height, so the largest: its mouth moves out of time), with the left one's sound;
+    and the left picture's width."""
+    video = speech_sample[0]
+    out = tmp_path_factory.mktemp("speaker") / "two.mp4"
+    graph = "[0:v]scale=-2:336,pad=iw:480:0:72[l];[1:v]scale=-2:480[r];[l][r]hstack=shortest=1[v]"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-stream_loop", "-1", "-ss", "6", "-i", str(video)]
+    cmd += ["-filter_complex", graph, "-map", "[v]", "-map", "0:a", "-c:a", "aac", str(out)]
+    subprocess.run(cmd, check=True)
+    return out, round(probe(video).width * 336 / probe(video).height / 2) * 2
+
+
+def test_face_tracks_follow_each_face_from_frame_to_frame():
+    def frame(t, *xs):
+        found = [Face(np.array([x, 10, x + 40, 50, 0.99], np.float32), None, np.zeros(1)) for x in xs]
+        return FrameFaces(t, len(found), found, 0 if found else None)
+
+    frames = [frame(0, 0, 100), frame(1, 102, 3), frame(2, 5), frame(3, 300)]
+    tracks = face_tracks(frames)
+    assert [[(f.time_s, k) for f, k in t] for t in tracks] == [[(0, 0), (1, 1), (2, 0)], [(0, 1), (1, 0)], [(3, 0)]]
+
+
+def test_of_two_faces_the_one_that_speaks_is_taken_not_the_largest(backend, speech_sample, two_faces):
+    video, left_width = two_faces
+    phrases_ = phrases(speech_sample[1])
+    sides = {}
+    for pick in (False, True):
+        results = analyze_video(str(video), probe(video), phrases_, VisionConfig(pick_speaker=pick), backend)
+        assert all(max(f.faces for f in r.frames) == 2 for r in results)
+        sides[pick] = [np.median([(f.box[0] + f.box[2]) / 2 for f in r.face_frames]) < left_width for r in results]
+    assert not any(sides[False])  # the largest face: the right one, out of time
+    assert sum(sides[True]) >= len(phrases_) - 1  # the pick: the left one, which speaks
+
+
 def test_no_check_without_audio_or_when_turned_off(backend, speech_sample, tmp_path):
     video, truth = speech_sample
     face = sample.face_image(tmp_path / "face.png")
@@ -100,6 +136,12 @@ def test_no_check_without_audio_or_when_turned_off(backend, speech_sample, tmp_p
 def test_speaker_options_are_checked_by_field(field, value):
     with pytest.raises(InvalidRequest, match=f"options.{field}"):
         checked_options(VisionConfig(), common_pb2.VisionOptions(**{field: value}))
+
+
+@pytest.mark.hostile
+def test_a_pick_margin_out_of_range_is_refused():
+    with pytest.raises(InvalidRequest, match="pick_margin"):
+        checked_options(VisionConfig(pick_margin=-0.1), common_pb2.VisionOptions())
 
 
 def test_a_flagged_face_does_not_label_the_segment_unless_the_job_allows_it():

@@ -20,16 +20,44 @@ from emofactory.stages.vision.speaker import CHECK_SPAN_S, check_span, gray_trac
 from emofactory.v1 import common_pb2
 
 FER_MODEL = "facial_emotion"  # the backend's name for it
+# The speaker is looked for among this many of a frame's largest faces (the rest of a crowd is not
+# cropped nor given to the facial-emotion model).
+MAX_FACES = 4
+
+
+@dataclass
+class Face:
+    box: np.ndarray  # [x1, y1, x2, y2, score] in original pixels
+    landmarks: np.ndarray | None  # five points [5, 2] (eyes, nose, mouth corners), original pixels
+    crop: np.ndarray  # crop_size x crop_size RGB
+    probs: np.ndarray | None = None  # canonical facial-emotion probabilities
 
 
 @dataclass
 class FrameFaces:
+    """A detection frame: its confident faces, and which of them is the speaker's (the largest, until
+    the active-speaker check finds another one speaking; None: no face kept)."""
+
     time_s: float
     faces: int  # confident faces in the frame
-    box: np.ndarray | None = None  # the active face [x1, y1, x2, y2, score] in original pixels
-    landmarks: np.ndarray | None = None  # its five points [5, 2] (eyes, nose, mouth corners), original pixels
-    probs: np.ndarray | None = None  # canonical facial-emotion probabilities
-    crop: np.ndarray | None = None  # crop_size x crop_size RGB
+    found: list[Face] = field(default_factory=list)  # the faces the speaker is among
+    active: int | None = None
+
+    @property
+    def box(self) -> np.ndarray | None:
+        return None if self.active is None else self.found[self.active].box
+
+    @property
+    def landmarks(self) -> np.ndarray | None:
+        return None if self.active is None else self.found[self.active].landmarks
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        return None if self.active is None else self.found[self.active].probs
+
+    @property
+    def crop(self) -> np.ndarray | None:
+        return None if self.active is None else self.found[self.active].crop
 
 
 @dataclass
@@ -58,6 +86,23 @@ class _Batcher:
         self.results, self.config, self.backend = results, config, backend
         self.pending: list[tuple[Sample, np.ndarray]] = []
 
+    def _faces(self, sample: Sample, frame: np.ndarray, boxes, scores, points, to_original) -> FrameFaces:
+        """The frame's confident faces (all of them: the speaker check may find that a smaller one
+        speaks), the largest active; none where strict_single_face drops the frame."""
+        confident = np.flatnonzero(scores >= self.config.face_confidence)
+        faces = FrameFaces(sample.time_s, len(confident))
+        if active_index(boxes, scores, self.config.face_confidence, self.config.strict_single_face) is None:
+            return faces
+        areas = (boxes[confident, 2] - boxes[confident, 0]) * (boxes[confident, 3] - boxes[confident, 1])
+        confident = confident[np.argsort(-areas, kind="stable")][:MAX_FACES]
+        for i in confident:
+            box = np.append(boxes[i], scores[i]).astype(np.float32)
+            marks = None if points is None else points[i] * to_original[:2]
+            crop = square_crop(frame, box, self.config.face_margin, self.config.crop_size)
+            faces.found.append(Face(box, marks, crop))
+        faces.active = 0  # the largest
+        return faces
+
     def add(self, sample: Sample, frame: np.ndarray) -> None:
         self.pending.append((sample, frame))
         if len(self.pending) >= self.config.batch_size:
@@ -75,19 +120,12 @@ class _Batcher:
         # A face detector without landmarks (an older model contract) leaves the speaker check nothing to do.
         landmarks = found.get("landmarks", [None] * len(batch))
         for (sample, frame), boxes, scores, points in zip(batch, found["boxes"], found["scores"], landmarks):
-            confident = int((scores >= self.config.face_confidence).sum())
-            i = active_index(boxes, scores, self.config.face_confidence, self.config.strict_single_face)
-            faces = FrameFaces(sample.time_s, confident)
-            if i is not None:
-                faces.box = np.append(boxes[i] * to_original, scores[i]).astype(np.float32)
-                faces.landmarks = None if points is None else points[i] * to_original[:2]
-                faces.crop = square_crop(frame, faces.box, self.config.face_margin, self.config.crop_size)
-            frames.append((sample, faces))
-        with_face = [f for _, f in frames if f.crop is not None]
-        if with_face:
-            faces = np.stack([f.crop for f in with_face])
-            for f, p in zip(with_face, self.backend.infer(FER_MODEL, {"faces": faces})["probabilities"]):
-                f.probs = p
+            frames.append((sample, self._faces(sample, frame, boxes * to_original, scores, points, to_original)))
+        faces = [face for _, f in frames for face in f.found]
+        if faces:
+            probs = self.backend.infer(FER_MODEL, {"faces": np.stack([face.crop for face in faces])})
+            for face, p in zip(faces, probs["probabilities"]):
+                face.probs = p
         for sample, f in frames:
             self.results[sample.segment].frames.append(f)
 

@@ -44,6 +44,11 @@ class VisionConfig:
     speaker_fps: float = 10.0
     speaker_min_s: float = 1.0
     min_speaker_sync: float = 0.0
+    # With several faces, the check scores each (a face track across the segment's frames) and takes
+    # the one whose mouth moves with the speech for the speaker's, not the largest, where its score is
+    # more than pick_margin above the largest one's (speaker.py; bench.active_speaker's two faces).
+    pick_speaker: bool = True
+    pick_margin: float = 0.2
 
 
 def checked_options(defaults: VisionConfig, options) -> VisionConfig:
@@ -63,6 +68,8 @@ def checked_options(defaults: VisionConfig, options) -> VisionConfig:
         raise InvalidRequest("options.speaker_min_s", f"must be in [0.5, 60] seconds, not {config.speaker_min_s}")
     if not -1 <= config.min_speaker_sync <= 1:
         raise InvalidRequest("options.min_speaker_sync", f"must be in [-1, 1], not {config.min_speaker_sync}")
+    if not 0 <= config.pick_margin <= 2:
+        raise InvalidRequest("pick_margin", f"must be in [0, 2], not {config.pick_margin}")
     if config.min_face_frames < 0:
         raise InvalidRequest("options.min_face_frames", "must not be negative")
     return config

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -33,6 +34,8 @@ CHECK_SPAN_S = 30.0
 # Each segment is checked with this much of the pauses either side: a speaker's mouth starts and stops
 # with the voice, which a segment of speech alone barely shows.
 CONTEXT_S = 0.5
+# Faces of consecutive detection frames are one person's where their boxes overlap at least this much.
+TRACK_IOU = 0.3
 
 
 def mouth_box(points: np.ndarray, scale: np.ndarray) -> tuple[int, int, int, int]:
@@ -94,6 +97,94 @@ def gray_track(segments: Sequence, media: common_pb2.MediaInfo, config: VisionCo
     return GrayTrack(config.speaker_fps, size, start, max(b for _, b in spans) + CONTEXT_S)
 
 
+@dataclass(frozen=True)
+class _Span:
+    """One decoded span's gray frames at their times, its audio from start_s, and the scale from
+    original pixels to the frames'."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    pcm: np.ndarray
+    start_s: float
+    scale: np.ndarray
+    fps: float
+
+    def sync(self, marks: dict[float, np.ndarray], seen: np.ndarray, inside: np.ndarray) -> float | None:
+        """The score of one face track (its landmarks by detection frame time): over the `inside`
+        frames whose nearest detection frame with a face (`seen`) holds the track's face."""
+        nearest = seen[np.abs(seen[None, :] - self.times[inside, None]).argmin(axis=1)]
+        keep = np.array([t in marks for t in nearest], bool)
+        if keep.sum() < 4:
+            return None
+        boxes = [mouth_box(marks[t], self.scale) for t in nearest[keep]]
+        motion = mouth_motion(self.frames[inside[keep]], boxes)
+        energy = log_energy(self.pcm, self.times[inside[keep]] - self.start_s, 1 / self.fps)
+        return sync_score(motion, energy)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def face_tracks(frames: Sequence) -> list[list[tuple]]:
+    """The faces of a segment's detection frames linked into tracks, one person each: (frame, index
+    in frame.found) pairs in time order. A face joins the track whose last face it overlaps most
+    (IoU at least TRACK_IOU, one face per track and frame), else it starts one."""
+    tracks: list[list[tuple]] = []
+    for frame in sorted(frames, key=lambda f: f.time_s):
+        taken: set[int] = set()
+        for k, face in enumerate(frame.found):
+            overlaps = [
+                (iou(track[-1][0].found[track[-1][1]].box, face.box), t)
+                for t, track in enumerate(tracks)
+                if t not in taken
+            ]
+            best, t = max(overlaps, default=(0.0, -1))
+            if best < TRACK_IOU:
+                t = len(tracks)
+                tracks.append([])
+            tracks[t].append((frame, k))
+            taken.add(t)
+    return tracks
+
+
+def _landmarks(track: list[tuple]) -> dict[float, np.ndarray]:
+    faces = ((frame.time_s, frame.found[k].landmarks) for frame, k in track)
+    return {t: marks for t, marks in faces if marks is not None}
+
+
+def check_segment(result, span: _Span, config: VisionConfig) -> None:
+    """Scores the segment's face tracks and sets its speaker_sync: the largest face's (per frame), or,
+    with pick_speaker, another face's that moves with the speech by more than pick_margin more; that
+    face then becomes the segment's active face (frames without it keep none)."""
+    start, end = result.segment.start_s - CONTEXT_S, result.segment.end_s + CONTEXT_S
+    inside = np.flatnonzero((span.times >= start) & (span.times < end))
+    with_face = [f for f in result.frames if f.found]
+    if len(inside) < 4 or not with_face:
+        return
+    seen = np.array([f.time_s for f in with_face])
+    tracks = face_tracks(with_face)
+    largest = max(tracks, key=lambda track: sum(frame.active == k for frame, k in track))
+    largest_sync = span.sync(_landmarks(largest), seen, inside)
+    result.speaker_sync = largest_sync
+    if not config.pick_speaker or len(tracks) == 1:
+        return
+    others = [t for t in tracks if t is not largest and 2 * len(t) >= len(with_face)]
+    scored = [(sync, t) for t in others if (sync := span.sync(_landmarks(t), seen, inside)) is not None]
+    if not scored:
+        return
+    best_sync, best = max(scored, key=lambda item: item[0])
+    if largest_sync is None or best_sync > largest_sync + config.pick_margin:
+        result.speaker_sync = best_sync
+        chosen = {id(frame): k for frame, k in best}
+        for frame in result.frames:
+            frame.active = chosen.get(id(frame))
+
+
 def check_span(
     video: str, media: common_pb2.MediaInfo, results: Sequence, track: GrayTrack, config: VisionConfig
 ) -> None:
@@ -107,22 +198,6 @@ def check_span(
     if pcm is None:
         return
     scale = np.array([track.size[0] / media.width, track.size[1] / media.height], np.float32)
-    times = track.times()
+    span = _Span(track.frames, track.times(), pcm, track.start_s, scale, track.fps)
     for result in members:
-        result.speaker_sync = _segment_sync(result, track.frames, times, pcm, track.start_s, scale, track.fps)
-
-
-def _segment_sync(result, frames, times, pcm, start_s: float, scale: np.ndarray, fps: float) -> float | None:
-    start, end = result.segment.start_s - CONTEXT_S, result.segment.end_s + CONTEXT_S
-    inside = np.flatnonzero((times >= start) & (times < end))
-    if len(inside) < 4:
-        return None
-    faces = [f for f in result.face_frames if f.landmarks is not None]
-    if not faces:
-        return None
-    face_times = np.array([f.time_s for f in faces])
-    nearest = [faces[int(np.argmin(np.abs(face_times - times[i])))] for i in inside]
-    boxes = [mouth_box(f.landmarks, scale) for f in nearest]
-    motion = mouth_motion(frames[inside], boxes)
-    energy = log_energy(pcm, times[inside] - start_s, 1 / fps)
-    return sync_score(motion, energy)
+        check_segment(result, span, config)
