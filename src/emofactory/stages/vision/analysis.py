@@ -16,7 +16,7 @@ from emofactory.core.emotions import majority_vote
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.faces import active_index, downscale, square_crop
 from emofactory.stages.vision.frames import Sample, decode_span, plan_spans, segment_samples
-from emofactory.stages.vision.speaker import CHECK_SPAN_S, check_span, gray_track
+from emofactory.stages.vision.speaker import CHECK_SPAN_S, check_span, checking, gray_track
 from emofactory.v1 import common_pb2
 
 FER_MODEL = "facial_emotion"  # the backend's name for it
@@ -145,8 +145,7 @@ def analyze_video(
         for i, s in enumerate(segments)
     ]
     batcher = _Batcher(results, config, backend)
-    checking = media.has_audio and config.speaker_fps > 0
-    max_span_s = min(config.max_span_s, CHECK_SPAN_S) if checking else config.max_span_s
+    max_span_s = min(config.max_span_s, CHECK_SPAN_S) if checking(media, config) else config.max_span_s
     for span in plan_spans(spans, config.fps, config.merge_gap_s, max_span_s):
         members = [results[i] for i in sorted({s.segment for s in span})]
         track = gray_track([r.segment for r in members], media, config)

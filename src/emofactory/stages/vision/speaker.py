@@ -86,10 +86,14 @@ def decode_audio(video: str, start_s: float, end_s: float) -> np.ndarray | None:
     return np.frombuffer(run.stdout, np.int16).astype(np.float32) / 32768.0
 
 
+def checking(media: common_pb2.MediaInfo, config: VisionConfig) -> bool:
+    return media.has_audio and config.speaker_fps > 0
+
+
 def gray_track(segments: Sequence, media: common_pb2.MediaInfo, config: VisionConfig) -> GrayTrack | None:
     """What the check needs decoded of a span with these segments; None where nothing is to check."""
     spans = [(s.start_s, s.end_s) for s in segments if s.end_s - s.start_s >= config.speaker_min_s]
-    if not spans or not media.has_audio or config.speaker_fps <= 0:
+    if not spans or not checking(media, config):
         return None
     ratio = min(config.scale, CHECK_HEIGHT / media.height)
     size = (max(2, round(media.width * ratio / 2) * 2), max(2, round(media.height * ratio / 2) * 2))
