@@ -98,7 +98,7 @@ eval: setup
 	@test -f $(ASSETS)/labelled.csv || { echo "no test assets at $(ASSETS) (set ASSETS=...)"; exit 1; }
 	EMO_MODELS__SPEECH_EMOTION_PATH=$(SER_WEIGHTS) $(VENV)/bin/emofactory eval $(ASSETS)/labelled.csv --out eval $(if $(CONFIG),--config $(CONFIG))
 
-# The service image (buildah or podman; charts/README.md has the options: base, CUDA torch, a pip
+# The services' images, one per service (buildah or podman; charts/README.md has the options: base, CUDA torch, a pip
 # mirror and its CA as build secrets).
 IMAGE ?= emofactory:0.1.0
 image:

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds the emofactory image with buildah (or podman) from the repository root:
+# Builds the services' images with buildah (or podman) from the repository root, one per service,
+# each without what only the others load (deploy/docker/services.py):
 #   deploy/docker/build.sh [TAG]      e.g. deploy/docker/build.sh registry.example.com/emofactory:0.1.0
+#                                     -> registry.example.com/emofactory-vision:0.1.0, ...-asr:0.1.0, ...
 # `make image` runs it. Environment (all optional):
+#   SERVICES="vision asr"                         only these services' images
+#   SERVICES=all                                  one image holding every service, tagged TAG
 #   BASE=python:3.11.7-slim-bookworm@sha256:...   the base image, pinned by digest. Unset: the
 #                                                 Dockerfile's, or, where no registry can be reached,
 #                                                 a Debian bookworm base made here with debootstrap
@@ -39,7 +43,7 @@ local_base() {
   echo "made $LOCAL_BASE with debootstrap"
 }
 
-args=(-f deploy/docker/Dockerfile -t "$tag")
+args=(-f deploy/docker/Dockerfile)
 if [ -z "${BASE:-}" ]; then
   default_base="$(sed -n 's/^ARG BASE=//p' deploy/docker/Dockerfile)"
   if ! "${pull[@]}" "$default_base" >/dev/null 2>&1; then
@@ -54,6 +58,18 @@ fi
 [ -n "${PIP_CA:-}" ] && args+=(--secret "id=ca,src=$PIP_CA")
 # shellcheck disable=SC2206 # EXTRA_ARGS is a list of options, split on purpose
 args+=(${EXTRA_ARGS:-})
-"${build[@]}" "${args[@]}" .
-echo "built $tag ($("${images[@]}" --format '{{.Size}}' "$tag" | head -1)); each service runs as:"
-echo "  <image> emofactory.serve <name>   (each stage of emofactory.pipeline; the chart runs them all)"
+services="${SERVICES:-ingest audio vad vision asr labeler catalog}"
+if [ "$services" = all ]; then
+  "${build[@]}" "${args[@]}" -t "$tag" .
+  echo "built $tag ($("${images[@]}" --format '{{.Size}}' "$tag" | head -1)); each service runs as:"
+  echo "  <image> emofactory.serve <name>   (each stage of emofactory.pipeline; the chart runs them all)"
+  exit 0
+fi
+repo="${tag%:*}" version="${tag##*:}"
+[ "$repo" != "$tag" ] || version=latest
+for service in $services; do
+  "${build[@]}" "${args[@]}" --build-arg "SERVICE=$service" -t "$repo-$service:$version" .
+done
+for service in $services; do  # the chart's image.perService takes them by these names
+  echo "built $repo-$service:$version ($("${images[@]}" --format '{{.Size}}' "$repo-$service:$version" | head -1))"
+done

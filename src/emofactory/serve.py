@@ -1,5 +1,5 @@
-"""`python -m emofactory.serve NAME`: one service process — the stage's gRPC API and, beside it, its
-JetStream worker — for any stage of the pipeline, with the features built on it (SERVED)."""
+"""`python -m emofactory.serve [NAME]`: one service process — the stage's gRPC API and, beside it, its
+JetStream worker — for any stage of the pipeline, with the features built on it (served_class)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,25 @@ import sys
 from emofactory.core.adapters import event_handler, register_rpc
 from emofactory.core.config import check_settings
 from emofactory.core.service import main
-from emofactory.core.stage import StageContext
+from emofactory.core.stage import Stage, StageContext
 from emofactory.pipeline import NAMES, SETTINGS, STAGES, stage_class
 from emofactory.provision import load_topology, provision
-from emofactory.review.service import ReviewedCatalog
 
-# Features built on a stage and served in its process, in its place (a subclass of it, its work
-# unchanged): the review's RPCs and page beside the catalog's API.
-SERVED = {s.name: s for s in (ReviewedCatalog,)}
+
+def served_class(name: str) -> type[Stage]:
+    """The stage a service runs, or a feature built on it that runs in its place (a subclass of it, its
+    work unchanged): the review's RPCs and page beside the catalog's API. Imported here, in the one
+    process that serves it: its packages are in the catalog's image alone (deploy/docker/services.py)."""
+    if name == "catalog":
+        from emofactory.review.service import ReviewedCatalog
+
+        return ReviewedCatalog
+    return stage_class(name)
 
 
 def attach_stage(name: str):
     def attach(server, rt):
-        stage = SERVED.get(name, stage_class(name))(StageContext(rt.store, rt.work_dir))
+        stage = served_class(name)(StageContext(rt.store, rt.work_dir))
         names = register_rpc(server, stage) if stage.rpc else []
         return names + stage.register_services(server, rt), event_handler(stage, rt), stage.consumes, stage.start
 
@@ -33,11 +39,13 @@ async def apply_topology(js, path: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
+    # NAME, or the service a service's image was built for (EMO_SERVICE, deploy/docker/Dockerfile)
+    name = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("EMO_SERVICE", "") if len(sys.argv) == 1 else ""
+    if name not in NAMES:
         sys.exit(f"usage: python -m emofactory.serve {{{','.join(NAMES)}}}")
     check_settings(SETTINGS)  # an unknown section or setting stops the service here, named
     # OpenMP threads (torch, CTranslate2) that wait for work spin on their core by default: beside the
     # other services on the same cores, vision's spinning took the CPU they needed (bench.pipeline on
     # 2 cores: vision 85 CPU-s spinning, 36 passive). Set here, before any model loads OpenMP.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    main(sys.argv[1], attach_stage(sys.argv[1]), STAGES, apply_topology)
+    main(name, attach_stage(name), STAGES, apply_topology)

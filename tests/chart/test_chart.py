@@ -156,6 +156,7 @@ def test_rendered_containers_match_what_services_read(values):
         pod = deployments[name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         assert container["args"] == ["emofactory.serve", name]
+        assert container["image"] == f"emofactory-{name}:0.1.0"  # the image `make image` builds for it
         env_names_are_settings(container["env"])
         env = {e["name"]: e.get("value") for e in container["env"]}
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -221,6 +222,13 @@ def speaks_tls(values: Path, pod: dict, container: dict) -> None:
     assert env["EMO_SERVER__TLS_CERT"] == f"{mount['mountPath']}/tls.crt"
     assert env["EMO_SERVER__TLS_KEY"] == f"{mount['mountPath']}/tls.key"
     assert env.get("EMO_SERVER__TLS_CLIENT_CA") == (f"{mount['mountPath']}/ca.crt" if tls.get("mutualTLS") else None)
+
+
+def test_every_service_from_one_image_where_asked():
+    docs = render(CHART / "ci" / "default-values.yaml", "--set", "image.perService=false")
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    images = {c["image"] for p in pods for c in p["containers"] if c["args"][:1] == ["emofactory.serve"]}
+    assert images == {"emofactory:0.1.0"}
 
 
 def test_the_bundled_nats_and_minio_take_clients_from_this_release_only():

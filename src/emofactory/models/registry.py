@@ -1,11 +1,11 @@
-"""The models the in-process backend can load, by the names stages ask for."""
+"""The models the in-process backend can load, by the names stages ask for. torch is imported where a
+model needs it: the ASR's image (CTranslate2) holds none (deploy/docker/services.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from emofactory.core.backend import Model
 from emofactory.core.classes import canonical_matrix, to_canonical
@@ -14,6 +14,8 @@ from emofactory.models.info import bundled_mini_xception, face_model, speech_mod
 
 
 def _torch_setup(config: ModelsConfig) -> None:
+    import torch
+
     if config.threads > 0:
         torch.set_num_threads(config.threads)
 
@@ -27,6 +29,8 @@ def load_face_detector(config: ModelsConfig) -> Model:
 
 
 def _mini_xception(path: str, device: str) -> Model:
+    import torch
+
     from emofactory.models.info import FER2013
     from emofactory.models.mini_xception import load_mini_xception, prepare
 
@@ -82,6 +86,8 @@ def load_speech_emotion(config: ModelsConfig) -> Model:
         from emofactory.models.baseline import load_audio_baseline
 
         return load_audio_baseline(Path(info.source))
+    import torch
+
     from emofactory.models.ser_cnn import load_ser_cnn, ser_features
 
     model = load_ser_cnn(info.source)

@@ -2,14 +2,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from emofactory.core.config import options_over
 from emofactory.core.errors import InvalidRequest
-from emofactory.stages.catalog.encode import Encoding
 
 # x264's presets, fastest first.
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 MAX_HEIGHT, MAX_FPS = 4320, 240.0
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How clips are encoded: x264's preset and crf, at most `max_height` pixels high (the width keeps
+    the aspect; 0: the source's size) and at most `max_fps` frames a second (0: the source's rate)."""
+
+    preset: str
+    crf: int
+    max_height: int = 0
+    max_fps: float = 0.0
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """The clip's even frame size for an upright source frame of width x height."""
+        if self.max_height and height > self.max_height:
+            width, height = round(width * self.max_height / height), self.max_height
+        return width - width % 2, height - height % 2
+
+    def rate(self, source: Fraction | None) -> Fraction:
+        source = Fraction(source or 25)
+        return min(source, Fraction(self.max_fps).limit_denominator(1001)) if self.max_fps else source
 
 
 @dataclass(frozen=True)

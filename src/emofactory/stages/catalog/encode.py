@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,30 +17,10 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from emofactory.core.errors import PermanentError
+from emofactory.stages.catalog.config import Encoding
 from emofactory.v1 import common_pb2
 
 VIDEO_TIME_BASE = Fraction(1, 90000)
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How clips are encoded: x264's preset and crf, at most `max_height` pixels high (the width keeps
-    the aspect; 0: the source's size) and at most `max_fps` frames a second (0: the source's rate)."""
-
-    preset: str
-    crf: int
-    max_height: int = 0
-    max_fps: float = 0.0
-
-    def size(self, width: int, height: int) -> tuple[int, int]:
-        """The clip's even frame size for an upright source frame of width x height."""
-        if self.max_height and height > self.max_height:
-            width, height = round(width * self.max_height / height), self.max_height
-        return width - width % 2, height - height % 2
-
-    def rate(self, source: Fraction | None) -> Fraction:
-        source = Fraction(source or 25)
-        return min(source, Fraction(self.max_fps).limit_denominator(1001)) if self.max_fps else source
 
 
 class ClipWriter:

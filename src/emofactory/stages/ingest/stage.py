@@ -16,7 +16,7 @@ from emofactory.core.events import JOB_SUBMITTED, VIDEO_DISCOVERED, VIDEO_DOWNLO
 from emofactory.core.media import probe
 from emofactory.core.stage import Output, Stage
 from emofactory.core.store import object_key, parse_s3_uri
-from emofactory.stages.ingest import server, sources, ytdlp
+from emofactory.stages.ingest import server, sources
 from emofactory.stages.ingest.config import IngestConfig
 from emofactory.stages.ingest.egress import EgressProxy, Policy
 from emofactory.v1 import common_pb2, events_pb2
@@ -57,6 +57,8 @@ def discover(source: common_pb2.Source, config: IngestConfig, store) -> list[tup
         targets = sources.search_targets(source.search, config)
     else:
         raise PermanentError("a source names no url, search, path or s3_uri")
+    from emofactory.stages.ingest import ytdlp  # yt-dlp is in ingest's image alone (deploy/docker/services.py)
+
     found = []
     with egress(config) as proxy:
         for target in targets:
@@ -69,6 +71,8 @@ def fetch(source: common_pb2.Source, config: IngestConfig, store, tmp: Path) -> 
     """The video file and its info dict, from wherever the source points."""
     kind = source.WhichOneof("kind")
     if kind == "url":
+        from emofactory.stages.ingest import ytdlp
+
         sources.check_url(source.url, config.allow_hosts)
         with egress(config) as proxy:
             return ytdlp.download(source.url, tmp, config, proxy)
