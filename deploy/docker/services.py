@@ -50,46 +50,56 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirements(dist) -> list[str]:
-    """The names a distribution requires where no extra is asked for, its markers true here."""
+def _requirements(dist) -> dict[str, list[str]]:
+    """The names a distribution requires, by extra ("": where none is asked for), markers true here."""
     from packaging.requirements import Requirement
 
-    names = []
+    extras = ["", *(dist.metadata.get_all("Provides-Extra") or [])]
+    names: dict[str, list[str]] = {}
     for text in dist.requires or []:
         requirement = Requirement(text)
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-            names.append(canonical(requirement.name))
+        for extra in extras if requirement.marker else [""]:
+            if not requirement.marker or requirement.marker.evaluate({"extra": extra}):
+                names.setdefault(extra, []).append(canonical(requirement.name))
     return names
 
 
 def pinned(path: Path) -> set[str]:
     """The names a requirements file pins (name==version)."""
-    names = set()
+    return set(pinned_extras(path))
+
+
+def pinned_extras(path: Path) -> dict[str, list[str]]:
+    """The names a requirements file pins, with the extras each asks for (psycopg[binary]: binary)."""
+    names = {}
     for line in path.read_text().splitlines():
-        match = re.match(r"([A-Za-z0-9_.-]+)(\[[^]]*\])?==", line.strip())
+        match = re.match(r"([A-Za-z0-9_.-]+)(\[([^]]*)\])?==", line.strip())
         if match:
-            names.add(canonical(match.group(1)))
+            names[canonical(match.group(1))] = [e.strip() for e in (match.group(3) or "").split(",") if e.strip()]
     return names
 
 
-def kept(service: str, installed: dict[str, list[str]], context: Path) -> set[str]:
+def kept(service: str, installed: dict[str, dict[str, list[str]]], context: Path) -> set[str]:
     """What the service's image keeps: the product, the runtime pins but those only other services
-    list, and what they require, but the unused. installed: {name: the names it requires}. The
-    packages installed --no-deps declare needs they do not have (old torch, TensorFlow): not followed."""
+    list, and what they require (with the extras the pins ask for), but the unused. installed: {name:
+    the names it requires, by extra}. The packages installed --no-deps declare needs they do not have
+    (old torch, TensorFlow): not followed."""
     others = set().union(*(p for s, p in PACKAGES.items() if s != service)) - PACKAGES[service]
     unused = UNUSED | UNUSED_BY.get(service, set())
     nodeps = pinned(context / "requirements-nodeps.txt")
-    keep, todo = set(), ["emofactory", *(pinned(context / "requirements.txt") | nodeps) - others]
+    roots = pinned_extras(context / "requirements.txt") | dict.fromkeys(nodeps, [])
+    keep, todo = set(), [("emofactory", []), *((n, e) for n, e in roots.items() if n not in others)]
     while todo:
-        name = todo.pop()
+        name, extras = todo.pop()
         if name in keep or name not in installed or name in unused:
             continue
         keep.add(name)
-        todo += [] if name in nodeps else installed[name]
+        for extra in [] if name in nodeps else ["", *extras]:
+            todo += [(required, []) for required in installed[name].get(extra, [])]
     return keep
 
 
-def installed_packages() -> dict[str, list[str]]:
+def installed_packages() -> dict[str, dict[str, list[str]]]:
     return {canonical(d.metadata["Name"]): _requirements(d) for d in distributions()}
 
 

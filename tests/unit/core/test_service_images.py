@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.docker.services import SERVICES, canonical, installed_packages, kept
+from deploy.docker.services import PACKAGES, SERVICES, canonical, installed_packages, kept
+from emofactory.pipeline import NAMES
 
 ROOT = Path(__file__).resolve().parents[3]
 # Loads the service with the modules of the packages left out raising ImportError, as in its image.
@@ -50,10 +51,12 @@ def left_out(service: str) -> tuple[set[str], set[str]]:
 
 
 def test_what_a_service_keeps_follows_its_packages():
+    assert SERVICES == NAMES and set(PACKAGES) == set(NAMES)  # services.py runs where emofactory is not
     installed = installed_packages()
     vision, catalog, asr = (kept(s, installed, ROOT) for s in ("vision", "catalog", "asr"))
     assert {"torch", "numpy", "grpcio"} <= vision and not {"pyarrow", "ctranslate2", "sympy"} & vision
-    assert {"pyarrow", "av", "sqlalchemy"} <= catalog and not {"torch", "transformers"} & catalog
+    # psycopg[binary]: the extra a pin asks for comes with it (libpq inside, for PostgreSQL)
+    assert {"pyarrow", "av", "sqlalchemy", "psycopg-binary"} <= catalog and not {"torch", "transformers"} & catalog
     # what only a kept package requires comes with it: av and onnxruntime with faster-whisper
     assert {"av", "onnxruntime", "ctranslate2"} <= asr and "torch" not in asr
 
