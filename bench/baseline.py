@@ -22,7 +22,7 @@ from emofactory.stages.catalog.clips import checked_clip
 from emofactory.stages.catalog.config import CatalogConfig
 from emofactory.stages.vad.config import VadConfig
 from emofactory.stages.vad.segmentation import segment_speech, to_segments
-from emofactory.stages.vision.analysis import FrameFaces, SegmentFaces, jpeg
+from emofactory.stages.vision.analysis import Face, FrameFaces, SegmentFaces, jpeg
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.faces import active_face, downscale, square_crop
 from emofactory.stages.vision.frames import segment_samples
@@ -75,10 +75,11 @@ def run_baseline(video: Path, workers: int = 2) -> dict:
                 found = backend.infer("face_detector", {"images": small[None]})
                 scale = np.array([frame.shape[1] / small.shape[1], frame.shape[0] / small.shape[0]] * 2, np.float32)
                 box = active_face(found["boxes"][0] * scale, found["scores"][0], config.face_confidence, False)
-                faces = FrameFaces(sample.time_s, int((found["scores"][0] >= config.face_confidence).sum()), box)
+                faces = FrameFaces(sample.time_s, int((found["scores"][0] >= config.face_confidence).sum()))
                 if box is not None:
                     crop = square_crop(frame, box, config.face_margin, config.crop_size)
-                    faces.probs = backend.infer("facial_emotion", {"faces": crop[None]})["probabilities"][0]
+                    probs = backend.infer("facial_emotion", {"faces": crop[None]})["probabilities"][0]
+                    faces.found, faces.active = [Face(box, None, crop, probs)], 0
                 result.frames.append(faces)
             vote = summarize(result, config).vote
             out = tmp / f"clip{index}"
