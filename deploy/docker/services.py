@@ -12,6 +12,7 @@ models in it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import distributions
@@ -110,7 +111,7 @@ def prune(service: str, context: Path) -> list[str]:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", *dropped], check=True)
     for other, paths in DATA.items():
         for path in paths if other != service else []:
-            subprocess.run(["rm", "-rf", str(Path(sys.prefix) / path)], check=True)
+            shutil.rmtree(Path(sys.prefix) / path, ignore_errors=True)
     return dropped
 
 

@@ -40,9 +40,10 @@ async def apply_topology(js, path: str) -> None:
 
 if __name__ == "__main__":
     # NAME, or the service a service's image was built for (EMO_SERVICE, deploy/docker/Dockerfile)
-    name = sys.argv[1] if len(sys.argv) == 2 else os.environ.get("EMO_SERVICE", "") if len(sys.argv) == 1 else ""
-    if name not in NAMES:
+    args = sys.argv[1:] or [os.environ.get("EMO_SERVICE", "")]
+    if len(args) != 1 or args[0] not in NAMES:
         sys.exit(f"usage: python -m emofactory.serve {{{','.join(NAMES)}}}")
+    name = args[0]
     check_settings(SETTINGS)  # an unknown section or setting stops the service here, named
     # OpenMP threads (torch, CTranslate2) that wait for work spin on their core by default: beside the
     # other services on the same cores, vision's spinning took the CPU they needed (bench.pipeline on

@@ -19,20 +19,21 @@ ROOT = Path(__file__).resolve().parents[3]
 # Loads the service with the modules of the packages left out raising ImportError, as in its image.
 # (The path finder wrapped: for those it finds nothing, as where they are not installed.)
 LOAD_WITHOUT = """
-import importlib.machinery, json, re, sys
+import importlib.machinery, json, sys
+sys.path.insert(0, "deploy/docker")
+from services import canonical
 blocked, dropped = (set(json.loads(arg)) for arg in sys.argv[2:4])
 class LeftOut:
     @staticmethod
     def find_distributions(*args, **kwargs):
         found = importlib.machinery.PathFinder.find_distributions(*args, **kwargs)
-        return (d for d in found if re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() not in dropped)
+        return (d for d in found if canonical(d.metadata["Name"]) not in dropped)
     invalidate_caches = staticmethod(importlib.machinery.PathFinder.invalidate_caches)
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name.split(".")[0] not in blocked:
             return importlib.machinery.PathFinder.find_spec(name, path, target)
 sys.meta_path[sys.meta_path.index(importlib.machinery.PathFinder)] = LeftOut
-sys.path.insert(0, "deploy/docker")
 from check_image import service_loads
 service_loads(sys.argv[1])
 """
