@@ -183,10 +183,12 @@ def test_labeler_gives_the_same_text_and_audio_scores_on_triton(triton_up, speec
 
 def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
     """Three spans of JFK's speech, of three lengths, in flight together (ragged, never padded): the
-    same words and word times as in-process, up to one word per span and three of Whisper's 20 ms
-    time steps (Triton's NumPy 1.x computes the log-mel features to other last bits, 1e-7, which can
-    flip a word the model is unsure of, or move a word boundary by 40 ms on some CPUs);
-    a language no installed model covers is refused per clip with the model's reason."""
+    same words and word times as in-process, up to one word per span, most times within three of
+    Whisper's 20 ms steps and none by more than 0.4 s (Triton's NumPy 1.x computes the log-mel
+    features to other last bits, 1e-7, which can flip a word the model is unsure of, or give the
+    pause before a word to that word or the one before: 1e-6 of noise moves the start of JFK's "my",
+    after "so,", from 1.18 to 1.36 s in-process); a language no installed model covers is refused per
+    clip with the model's reason."""
     pcm = pcm16k(assets / "speech_en" / "faster_whisper_jfk.flac")
     spans = [(0.0, len(pcm) / 16000), (0.0, 8.2), (7.9, len(pcm) / 16000)]
     segments = [common_pb2.Segment(segment_id=f"s{i}", start_s=a, end_s=b) for i, (a, b) in enumerate(spans)]
@@ -197,7 +199,8 @@ def test_whisper_gives_the_same_transcripts_on_triton(triton_up, assets):
         assert not b.failed and b.words and word_errors(a.text.lower(), b.text) <= 1, (a.text, b.text)
         assert start - 0.05 <= b.words[0].start_s and b.words[-1].end_s <= end + 0.05
         if a.text == b.text:
-            np.testing.assert_allclose([w.start_s for w in a.words], [w.start_s for w in b.words], atol=0.06)
+            moved = np.abs(np.subtract([w.start_s for w in a.words], [w.start_s for w in b.words]))
+            assert np.median(moved) <= 0.06 and moved.max() <= 0.4, moved
     (unknown,) = transcribe_segments(pcm, 16000, "vtest", segments[:1], "zz-ZZ", engines[1], AsrConfig())
     assert unknown.failed and "whisper" in unknown.failure_reason and "covers language 'zz'" in unknown.failure_reason
 

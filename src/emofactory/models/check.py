@@ -44,6 +44,8 @@ def load_models(backend: ModelBackend, config: ModelsConfig, names: Iterable[str
             continue
         try:
             local.model(name)
+        except SettingError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any loader's failure is the setting's fault, said
             raise SettingError(setting_of(config, name), load_reason(exc)) from exc
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from emofactory.core.config import ModelsConfig
-from emofactory.core.errors import PermanentError
+from emofactory.core.errors import PermanentError, SettingError
 from emofactory.models import package_folder
 
 # What a CTranslate2 Whisper folder holds (tokenizer.json or vocabulary.* beside these).
@@ -93,9 +93,38 @@ def multilingual_model_dir(config: ModelsConfig) -> Path:
     return path
 
 
+# Whisper's encoder window: 30 s of 10 ms log-mel frames.
+WINDOW_FRAMES = 3000
+SAMPLES_PER_FRAME = 160
+
+
+def window_frames(samples: int, pad_s: float) -> int:
+    """The encoder's input for a clip of `samples` (16 kHz): its frames and pad_s of silence after
+    them, at most the 30 s window. faster-whisper pads every clip to the whole window, which costs a
+    2 s clip as much as a 30 s one; a short tail of silence alone makes Whisper hallucinate (bench.asr:
+    1 s, WER 33 %), ten seconds do not."""
+    return min(WINDOW_FRAMES, -(-samples // SAMPLES_PER_FRAME) + round(pad_s * 100))
+
+
+def clip_window_model():
+    """faster-whisper's WhisperModel whose encoder reads only the first `frames` of each window it is
+    given (CTranslate2's Whisper encoder takes any length up to 30 s); set per clip."""
+    from faster_whisper import WhisperModel
+
+    class ClipWindowModel(WhisperModel):
+        frames = WINDOW_FRAMES
+
+        def encode(self, features):
+            return super().encode(features[..., : self.frames])
+
+    return ClipWindowModel
+
+
 class Whisper:
     def __init__(self, config: ModelsConfig):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # faster-whisper would ask the hub for names, never paths
+        if not 0 < config.whisper_window_pad_s <= WINDOW_FRAMES / 100:
+            raise SettingError("models.whisper_window_pad_s", "must be more than 0 and at most 30 (seconds)")
         self.config = config
         self.path = whisper_model_dir(config)
         self.model = self._load(self.path)
@@ -104,10 +133,8 @@ class Whisper:
         self.lock = threading.Lock()  # one decode at a time: CTranslate2 runs it on all its threads
 
     def _load(self, path: Path):
-        from faster_whisper import WhisperModel
-
         device, _, index = self.config.device.partition(":")
-        return WhisperModel(
+        return clip_window_model()(
             str(path),
             device=device,
             device_index=int(index or 0),
@@ -136,6 +163,7 @@ class Whisper:
     def transcribe(self, clip: np.ndarray, language: str) -> tuple[str, list[tuple[str, float, float, float]]]:
         with self.lock:
             model = self.model_for(language)
+            model.frames = window_frames(len(clip), self.config.whisper_window_pad_s)
             # The clip is one speech segment already: no VAD, no conditioning on earlier windows.
             segments, _ = model.transcribe(
                 clip,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emofactory.core.config import ModelsConfig
-from emofactory.core.errors import InvalidRequest, PermanentError
+from emofactory.core.errors import InvalidRequest, PermanentError, SettingError
 from emofactory.core.media import segment_id
 from emofactory.models.backends import backend_for
 from emofactory.stages.asr.config import AsrConfig, checked_options
@@ -63,6 +63,26 @@ def test_whisper_transcribes_jfk_with_word_times(whisper, assets):
     assert len(t.words) == len(JFK.split()) and starts == sorted(starts)
     assert 1.0 <= t.words[0].start_s < 1.5 and t.words[-1].end_s <= seg.end_s + 0.05
     assert all(0 <= w.confidence <= 1 for w in t.words)
+
+
+def test_whisper_encodes_the_clip_and_its_pad_not_a_30_s_window(assets, monkeypatch):
+    """faster-whisper pads every clip to Whisper's 30 s window; the encoder reads JFK's 11 s and
+    models.whisper_window_pad_s (10 s) of silence after them, and hears what the whole window hears."""
+    from faster_whisper import WhisperModel
+
+    from emofactory.models.whisper import Whisper
+
+    clip = pcm16k(assets / "speech_en" / "faster_whisper_jfk.flac").astype(np.float32) / 32768
+    frames = []
+    encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda model, f: frames.append(f.shape[-1]) or encode(model, f))
+    short, _ = Whisper(ModelsConfig()).transcribe(clip, "en")
+    whole_window, _ = Whisper(ModelsConfig(whisper_window_pad_s=30)).transcribe(clip, "en")
+    assert frames == [1100 + 1000, 3000]
+    heard = ["".join(c for c in text.lower() if c.isalpha() or c.isspace()) for text in (short, whole_window)]
+    assert word_errors(*heard) <= 1, (short, whole_window)  # measured: the same words
+    with pytest.raises(SettingError, match="models.whisper_window_pad_s"):
+        Whisper(ModelsConfig(whisper_window_pad_s=float("nan")))
 
 
 def test_other_languages_go_to_the_multilingual_whisper(whisper, assets):
