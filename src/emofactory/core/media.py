@@ -37,7 +37,10 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
         has_audio=audio is not None,
     )
     if video:
-        info.width, info.height = int(video.get("width", 0)), int(video.get("height", 0))
+        # As displayed: FFmpeg's decodes (autorotate) turn the frames upright, so a portrait phone
+        # video's frames are height x width; read at the stored size, they came out scrambled.
+        width, height = int(video.get("width", 0)), int(video.get("height", 0))
+        info.width, info.height = (height, width) if _rotation(video) % 180 else (width, height)
         num, _, den = (video.get("avg_frame_rate") or "0/1").partition("/")
         info.fps = float(num) / float(den) if float(den or 0) else 0.0
     if audio:
@@ -50,7 +53,12 @@ def display_rotation(path: Path | str) -> int:
     """Degrees the first video stream is turned for display (its display matrix, as phones record
     portrait video), counterclockwise, a multiple of 90; 0 when none."""
     streams = _ffprobe(path, select_streams="v:0").get("streams", [])
-    turns = [d.get("rotation", 0) for s in streams[:1] for d in s.get("side_data_list", [])]
+    return _rotation(streams[0]) if streams else 0
+
+
+def _rotation(stream: dict) -> int:
+    """A stream's display-matrix rotation in degrees (see display_rotation)."""
+    turns = [d.get("rotation", 0) for d in stream.get("side_data_list", [])]
     return round(float(next((t for t in turns if t), 0)) / 90) % 4 * 90
 
 

@@ -14,7 +14,7 @@ from dev import sample
 from emofactory.core.config import ModelsConfig
 from emofactory.core.emotions import CANONICAL, majority_vote
 from emofactory.core.errors import InvalidRequest, PermanentError
-from emofactory.core.media import probe
+from emofactory.core.media import display_rotation, probe
 from emofactory.models.backends import backend_for
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
@@ -158,6 +158,23 @@ def test_the_same_decode_gives_the_speaker_checks_gray_frames(colour_seconds):
              (("red", 0), ("green", 1), ("blue", 2), ("white", 3))}  # fmt: skip
     assert level["blue"] + 20 < min(level["red"], level["green"])
     assert max(level["red"], level["green"]) < level["white"] - 50
+
+
+def test_a_portrait_phone_video_gives_upright_frames(tmp_path):
+    """A display matrix (phones store portrait video as landscape frames turned for display): the
+    frames come as displayed, 240 x 320, and not as the stored 320 x 240 bytes read in the wrong shape."""
+    plain, turned = tmp_path / "plain.mp4", tmp_path / "turned.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"]
+    subprocess.run(["ffmpeg", "-v", "error", *source, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(plain)], check=True)
+    metadata = ["-c", "copy", "-metadata:s:v:0", "rotate=90"]
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), *metadata, str(turned)], check=True)
+    media = probe(turned)
+    assert (media.width, media.height) == (240, 320)
+    (span,) = plan_spans([(0.5, 1.5)], fps=1.0, merge_gap_s=2.0, max_span_s=60)
+    ((_, upright),) = decode_span(str(turned), span, 1.0, media.width, media.height, media.fps)
+    ((_, stored),) = decode_span(str(plain), span, 1.0, 320, 240, media.fps)
+    assert upright.shape == (320, 240, 3)  # and turned as the catalog turns its clips
+    assert np.abs(upright.astype(int) - np.rot90(stored, display_rotation(turned) // 90)).mean() < 2
 
 
 def test_corrupt_video_is_a_permanent_error(corrupt_video):
