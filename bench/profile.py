@@ -24,7 +24,7 @@ from emofactory.pipeline import NAMES
 from emofactory.v1 import common_pb2
 
 RATE = 50  # samples per second per process
-OURS = ("services/", "deploy/")
+OURS = ("emofactory/", "deploy/")  # py-spy names files from their sys.path entry
 TICKS = os.sysconf("SC_CLK_TCK")
 # The services that run a stage (the servers and replicas are not sampled).
 
@@ -48,7 +48,7 @@ def our_frame(stack: str) -> str:
     its line; "other" when none is ours (the event loop, library threads)."""
     for frame in reversed(stack.split(";")):
         name, _, where = frame.rpartition(" (")
-        if any(part in where for part in OURS):
+        if where.startswith(OURS):
             return f"{name} ({where.split(':')[0]})"
     return "other"
 
