@@ -11,6 +11,7 @@ words are padded with empty words (K >= 1, so no tensor is empty)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -93,26 +94,27 @@ def multilingual_model_dir(config: ModelsConfig) -> Path:
     return path
 
 
-# Whisper's encoder window: 30 s of 10 ms log-mel frames.
-WINDOW_FRAMES = 3000
-SAMPLES_PER_FRAME = 160
+# Whisper's encoder window, in seconds.
+WINDOW_S = 30
 
 
-def window_frames(samples: int, pad_s: float) -> int:
-    """The encoder's input for a clip of `samples` (16 kHz): its frames and pad_s of silence after
-    them, at most the 30 s window. faster-whisper pads every clip to the whole window, which costs a
-    2 s clip as much as a 30 s one; a short tail of silence alone makes Whisper hallucinate (bench.asr:
-    1 s, WER 33 %), ten seconds do not."""
-    return min(WINDOW_FRAMES, -(-samples // SAMPLES_PER_FRAME) + round(pad_s * 100))
+def window_frames(samples: int, pad_s: float, features) -> int:
+    """The encoder's input for a clip of `samples`, in log-mel frames of `features` (faster-whisper's
+    FeatureExtractor): the clip's frames and pad_s of silence after them, at most the whole window.
+    faster-whisper pads every clip to the window, which costs a 2 s clip as much as a 30 s one; a short
+    tail of silence alone makes Whisper hallucinate (bench.asr: 1 s, WER 33 %), ten seconds do not."""
+    pad = round(pad_s * features.sampling_rate / features.hop_length)
+    return min(features.nb_max_frames, -(-samples // features.hop_length) + pad)
 
 
+@functools.cache
 def clip_window_model():
     """faster-whisper's WhisperModel whose encoder reads only the first `frames` of each window it is
     given (CTranslate2's Whisper encoder takes any length up to 30 s); set per clip."""
     from faster_whisper import WhisperModel
 
     class ClipWindowModel(WhisperModel):
-        frames = WINDOW_FRAMES
+        frames: int | None = None  # None: the whole window
 
         def encode(self, features):
             return super().encode(features[..., : self.frames])
@@ -123,8 +125,8 @@ def clip_window_model():
 class Whisper:
     def __init__(self, config: ModelsConfig):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # faster-whisper would ask the hub for names, never paths
-        if not 0 < config.whisper_window_pad_s <= WINDOW_FRAMES / 100:
-            raise SettingError("models.whisper_window_pad_s", "must be more than 0 and at most 30 (seconds)")
+        if not 0 < config.whisper_window_pad_s <= WINDOW_S:
+            raise SettingError("models.whisper_window_pad_s", f"must be more than 0 and at most {WINDOW_S} (seconds)")
         self.config = config
         self.path = whisper_model_dir(config)
         self.model = self._load(self.path)
@@ -163,7 +165,7 @@ class Whisper:
     def transcribe(self, clip: np.ndarray, language: str) -> tuple[str, list[tuple[str, float, float, float]]]:
         with self.lock:
             model = self.model_for(language)
-            model.frames = window_frames(len(clip), self.config.whisper_window_pad_s)
+            model.frames = window_frames(len(clip), self.config.whisper_window_pad_s, model.feature_extractor)
             # The clip is one speech segment already: no VAD, no conditioning on earlier windows.
             segments, _ = model.transcribe(
                 clip,
