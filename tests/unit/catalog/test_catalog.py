@@ -23,10 +23,10 @@ from emofactory.core.config import StoreConfig, load_section
 from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import read_pcm
 from emofactory.core.store import FileStore, ObjectStore
+from emofactory.core.video import seek_before
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_groups
 from emofactory.stages.catalog.config import CatalogConfig, checked_options
-from emofactory.stages.catalog.encode import seek_before
 from emofactory.stages.catalog.publish import create_release, release_params
 from emofactory.stages.catalog.queries import list_page, stats
 from emofactory.stages.catalog.releases import SPLITS, Candidate, assign_splits, balance, split_release

@@ -12,14 +12,16 @@ from skimage import data
 from dev import sample
 from emofactory.core.config import ModelsConfig
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.media import probe
+from emofactory.core.media import probe, read_pcm
 from emofactory.models.backends import backend_for
+from emofactory.stages.audio.config import AudioConfig
+from emofactory.stages.audio.extract import extract_audio
 from emofactory.stages.labeler.config import LabelerConfig
 from emofactory.stages.labeler.labels import label_segments
 from emofactory.stages.labeler.stage import evidence_of
 from emofactory.stages.vision.analysis import Face, FrameFaces, analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
-from emofactory.stages.vision.speaker import face_tracks, mouth_box, sync_score
+from emofactory.stages.vision.speaker import RATE, decode_audio, face_tracks, mouth_box, sync_score
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2, events_pb2, labeler_pb2, vision_pb2
 
@@ -93,6 +95,21 @@ def two_faces(speech_sample, tmp_path_factory):
     cmd += ["-filter_complex", graph, "-map", "[v]", "-map", "0:a", "-c:a", "aac", str(out)]
     subprocess.run(cmd, check=True)
     return out, round(probe(video).width * 336 / probe(video).height / 2) * 2
+
+
+def test_a_spans_audio_is_the_audio_stages_track_at_the_same_times(speech_sample, tmp_path):
+    """The check's audio of a span (PyAV, in process) lines up with the audio stage's WAV (FFmpeg):
+    the same samples at the same instants, not a frame of audio early or late."""
+    video = speech_sample[0]
+    extract_audio(video, tmp_path / "a.wav", AudioConfig(source_rate_audio=False))
+    whole, rate = read_pcm(tmp_path / "a.wav")
+    assert rate == RATE
+    span = decode_audio(str(video), 2.3, 5.1)
+    assert len(span) == round(2.8 * RATE)
+    track = whole[round(2.3 * RATE) : round(2.3 * RATE) + len(span)] / 32768.0
+    assert np.corrcoef(span, track)[0, 1] > 0.98
+    assert decode_audio(str(tmp_path / "a.wav"), 0.0, 1.0) is not None  # audio alone
+    assert decode_audio(str(tmp_path / "missing.mp4"), 0.0, 1.0) is None
 
 
 def test_face_tracks_follow_each_face_from_frame_to_frame():

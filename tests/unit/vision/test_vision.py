@@ -19,7 +19,7 @@ from emofactory.models.backends import backend_for
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
 from emofactory.stages.vision.faces import active_face, square_crop
-from emofactory.stages.vision.frames import GrayTrack, decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.frames import GrayTrack, SourceFrames, decode_span, plan_spans, segment_samples
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2
 
@@ -124,10 +124,15 @@ def colour_seconds(tmp_path_factory):
     return out
 
 
+def decoded(video, span, source_fps, track=None):
+    with SourceFrames(str(video)) as source:
+        return list(decode_span(source, span, source_fps, track))
+
+
 def test_frames_come_from_the_sample_times_only(colour_seconds):
     media = probe(colour_seconds)
     (span,) = plan_spans([(1.0, 3.0)], fps=2.0, merge_gap_s=2.0, max_span_s=60)
-    frames = list(decode_span(str(colour_seconds), span, 2.0, media.width, media.height, media.fps))
+    frames = decoded(colour_seconds, span, media.fps)
     times = [s.time_s for s, _ in frames]
     assert times == pytest.approx([1.25, 1.75, 2.0, 2.25, 2.75])
     dominant = [int(np.argmax(frame.reshape(-1, 3).mean(axis=0))) for _, frame in frames]
@@ -138,16 +143,16 @@ def test_a_sample_halfway_between_two_frames_gets_one(colour_seconds):
     media = probe(colour_seconds)
     segments = [(0.1 + 0.3 * k, 0.14 + 0.3 * k) for k in range(12)]  # each one's sample is between frames
     (span,) = plan_spans(segments, fps=1.0, merge_gap_s=2.0, max_span_s=60)
-    frames = list(decode_span(str(colour_seconds), span, 1.0, media.width, media.height, media.fps))
+    frames = decoded(colour_seconds, span, media.fps)
     assert sorted(s.segment for s, _ in frames) == list(range(12))  # half of them went missing before
 
 
 def test_the_same_decode_gives_the_speaker_checks_gray_frames(colour_seconds):
     media = probe(colour_seconds)
     (span,) = plan_spans([(1.0, 3.0)], fps=2.0, merge_gap_s=2.0, max_span_s=60)
-    alone = list(decode_span(str(colour_seconds), span, 2.0, media.width, media.height, media.fps))
+    alone = decoded(colour_seconds, span, media.fps)
     track = GrayTrack(fps=10.0, size=(80, 60), start_s=0.5, end_s=3.5)
-    both = list(decode_span(str(colour_seconds), span, 2.0, media.width, media.height, media.fps, track))
+    both = decoded(colour_seconds, span, media.fps, track)
     assert [s for s, _ in both] == [s for s, _ in alone]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(alone, both))
     assert track.frames.shape[1:] == (60, 80) and track.origin_s <= 0.5
@@ -158,6 +163,24 @@ def test_the_same_decode_gives_the_speaker_checks_gray_frames(colour_seconds):
              (("red", 0), ("green", 1), ("blue", 2), ("white", 3))}  # fmt: skip
     assert level["blue"] + 20 < min(level["red"], level["green"])
     assert max(level["red"], level["green"]) < level["white"] - 50
+
+
+def test_spans_in_turn_from_one_decode_get_the_frames_each_gets_alone(colour_seconds):
+    """One SourceFrames for every span of a request: the next span decoded on (after a gap shorter
+    than SEEK_S), from the frames kept (it starts before the last one ended) or after a seek (back
+    to 0.5 s, from 3 s, in a reused source), each the same frames as from a fresh decode."""
+    media = probe(colour_seconds)
+    spans = plan_spans([(0.2, 0.9), (1.2, 1.9), (2.6, 3.6)], fps=4.0, merge_gap_s=0.1, max_span_s=60)
+    tracks = [GrayTrack(10.0, (80, 60), a, b) for a, b in ((0.0, 1.4), (0.8, 2.4), (2.2, 3.8))]
+    order = [0, 1, 2, 0]  # the last one after a seek back
+    with SourceFrames(str(colour_seconds)) as source:
+        shared = [(list(decode_span(source, spans[i], media.fps, tracks[i])), tracks[i].frames) for i in order]
+    for i, (frames, gray) in zip(order, shared):
+        alone = GrayTrack(10.0, (80, 60), tracks[i].start_s, tracks[i].end_s)
+        expected = decoded(colour_seconds, spans[i], media.fps, alone)
+        assert [s for s, _ in frames] == [s for s, _ in expected] == spans[i]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(frames, expected))
+        assert np.array_equal(gray, alone.frames)
 
 
 def test_a_portrait_phone_video_gives_upright_frames(tmp_path):
@@ -171,16 +194,24 @@ def test_a_portrait_phone_video_gives_upright_frames(tmp_path):
     media = probe(turned)
     assert (media.width, media.height) == (240, 320)
     (span,) = plan_spans([(0.5, 1.5)], fps=1.0, merge_gap_s=2.0, max_span_s=60)
-    ((_, upright),) = decode_span(str(turned), span, 1.0, media.width, media.height, media.fps)
-    ((_, stored),) = decode_span(str(plain), span, 1.0, 320, 240, media.fps)
+    ((_, upright),) = decoded(turned, span, media.fps)
+    ((_, stored),) = decoded(plain, span, media.fps)
     assert upright.shape == (320, 240, 3)  # and turned as the catalog turns its clips
     assert np.abs(upright.astype(int) - np.rot90(stored, display_rotation(turned) // 90)).mean() < 2
+
+
+def test_samples_after_a_picture_shorter_than_its_sound_are_missing_not_an_error(tmp_path):
+    short = tmp_path / "short_picture.mp4"
+    inputs = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=2", "-f", "lavfi", "-i", "sine=d=4"]
+    subprocess.run(["ffmpeg", "-v", "error", *inputs, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(short)], check=True)
+    (span,) = plan_spans([(1.0, 3.5)], fps=1.0, merge_gap_s=2.0, max_span_s=60)
+    assert [s.time_s for s, _ in decoded(short, span, 25)] == pytest.approx([1.75])  # of 1.75, 2.25, 2.75
 
 
 def test_corrupt_video_is_a_permanent_error(corrupt_video):
     (span,) = plan_spans([(1.0, 6.0)], fps=1.0, merge_gap_s=2.0, max_span_s=60)
     with pytest.raises(PermanentError, match="could not decode video frames"):
-        list(decode_span(str(corrupt_video), span, 1.0, 640, 480, 25))
+        decoded(corrupt_video, span, 25)
 
 
 def test_face_ratio_of_a_face_visible_in_part_of_a_segment(backend, tmp_path, speech_sample):

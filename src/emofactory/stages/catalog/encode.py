@@ -17,6 +17,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from emofactory.core.errors import PermanentError
+from emofactory.core.video import seek_before
 from emofactory.stages.catalog.config import Encoding
 from emofactory.v1 import common_pb2
 
@@ -103,14 +104,6 @@ class ClipWriter:
         if self.out is not None:
             self.out.close()
             self.out = None
-
-
-def seek_before(source, time_s: float, margin_s: float = 0.5) -> None:
-    """Puts the demuxer at the last keyframe before `time_s - margin_s` (the margin: every stream's
-    packets start at or before time_s). The offset is in av.time_base units (an int, 1e6 per second):
-    dividing by it sought to 0, and every group decoded the video from its start (a 2.5 s clip at
-    550 s of the bench video cost 8.9 CPU-s, 0.6 s at 12 s)."""
-    source.seek(max(0, round((time_s - margin_s) * av.time_base)), backward=True)
 
 
 def cut_group(video: Path, group: list, out_dir: Path, encoding: Encoding, turns: int = 0) -> dict[str, Path]:

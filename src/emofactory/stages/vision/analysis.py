@@ -15,7 +15,7 @@ from emofactory.core.backend import ModelBackend
 from emofactory.core.emotions import majority_vote
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.faces import active_index, downscale, square_crop
-from emofactory.stages.vision.frames import Sample, decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.frames import Sample, SourceFrames, decode_span, plan_spans, segment_samples
 from emofactory.stages.vision.speaker import CHECK_SPAN_S, check_span, checking, gray_track
 from emofactory.v1 import common_pb2
 
@@ -146,17 +146,18 @@ def analyze_video(
     ]
     batcher = _Batcher(results, config, backend)
     max_span_s = min(config.max_span_s, CHECK_SPAN_S) if checking(media, config) else config.max_span_s
-    for span in plan_spans(spans, config.fps, config.merge_gap_s, max_span_s):
-        members = [results[i] for i in sorted({s.segment for s in span})]
-        track = gray_track([r.segment for r in members], media, config)
-        for sample, frame in decode_span(video, span, config.fps, media.width, media.height, media.fps, track):
-            if sample.midpoint:
-                results[sample.segment].midpoint_jpeg = jpeg(frame)
-            if sample.grid:
-                batcher.add(sample, frame)
-        if track is not None:
-            batcher.flush()  # the span's faces, before its gray frames go
-            check_span(video, media, members, track, config)
+    with SourceFrames(video) as source:
+        for span in plan_spans(spans, config.fps, config.merge_gap_s, max_span_s):
+            members = [results[i] for i in sorted({s.segment for s in span})]
+            track = gray_track([r.segment for r in members], media, config)
+            for sample, frame in decode_span(source, span, media.fps, track):
+                if sample.midpoint:
+                    results[sample.segment].midpoint_jpeg = jpeg(frame)
+                if sample.grid:
+                    batcher.add(sample, frame)
+            if track is not None:
+                batcher.flush()  # the span's faces, before its gray frames go
+                check_span(video, media, members, track, config)
     batcher.flush()
     for result in results:
         result.frames.sort(key=lambda f: f.time_s)

@@ -5,20 +5,21 @@ The mouth is found by MTCNN's landmarks (its two mouth corners) on the detection
 them, the denser frames of this check take the corners of the nearest detection frame (a talking
 head moves little in half a second). The vision stage's decode of each span also gives its frames at
 `speaker_fps`, in gray at the detector's scale (frames.GrayTrack); the span's audio is decoded
-beside them; the score is the Pearson correlation of mouth
+beside them (PyAV); the score is the Pearson correlation of mouth
 motion and log energy at the same instants. (Taking the best correlation within ±0.2 s, for speech
 that leads or lags the lips, measured worse: the best of several lags lifts the faces that do not
 speak more than the ones that do; bench.active_speaker, README.)"""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import av
 import numpy as np
 from PIL import Image
 
+from emofactory.core.video import seek_before, timeline_start
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.frames import GrayTrack
 from emofactory.v1 import common_pb2
@@ -75,15 +76,30 @@ def sync_score(motion: np.ndarray, energy: np.ndarray) -> float | None:
 
 
 def decode_audio(video: str, start_s: float, end_s: float) -> np.ndarray | None:
-    """Mono float audio at 16 kHz of [start_s, end_s), or None where the file has no audio."""
-    command = [
-        "ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start_s:.6f}", "-t", f"{end_s - start_s:.6f}",
-        "-i", video, "-vn", "-sn", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "pipe:1",
-    ]  # fmt: skip
-    run = subprocess.run(command, capture_output=True)
-    if run.returncode != 0 or not run.stdout:
+    """Mono float audio at 16 kHz of [start_s, end_s), or None where the file has no audio or it
+    cannot be decoded (the segment is then not checked)."""
+    try:
+        with av.open(video) as source:
+            if not source.streams.audio:
+                return None
+            stream, offset = source.streams.audio[0], timeline_start(source)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+            seek_before(source, offset + start_s)
+            parts, first_s = [], None
+            for frame in source.decode(stream):
+                if frame.time is None:
+                    continue
+                first_s = float(frame.time) - offset if first_s is None else first_s
+                parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+                if float(frame.time) - offset >= end_s:
+                    break
+    except av.FFmpegError:
         return None
-    return np.frombuffer(run.stdout, np.int16).astype(np.float32) / 32768.0
+    if not parts:
+        return None
+    pcm = np.concatenate(parts)
+    skip = max(0, round((start_s - first_s) * RATE))
+    return pcm[skip : skip + round((end_s - start_s) * RATE)]
 
 
 def checking(media: common_pb2.MediaInfo, config: VisionConfig) -> bool:
