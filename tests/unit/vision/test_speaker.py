@@ -21,7 +21,8 @@ from emofactory.stages.labeler.labels import label_segments
 from emofactory.stages.labeler.stage import evidence_of
 from emofactory.stages.vision.analysis import Face, FrameFaces, analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
-from emofactory.stages.vision.speaker import RATE, decode_audio, face_tracks, mouth_box, sync_score
+from emofactory.stages.vision.decode import decode_audio
+from emofactory.stages.vision.speaker import RATE, face_tracks, mouth_box, sync_score
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2, events_pb2, labeler_pb2, vision_pb2
 

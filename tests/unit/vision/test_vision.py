@@ -18,8 +18,9 @@ from emofactory.core.media import display_rotation, probe
 from emofactory.models.backends import backend_for
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
+from emofactory.stages.vision.decode import SourceFrames, decode_span
 from emofactory.stages.vision.faces import active_face, square_crop
-from emofactory.stages.vision.frames import GrayTrack, SourceFrames, decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.frames import GrayTrack, plan_spans, segment_samples
 from emofactory.stages.vision.stage import summarize
 from emofactory.v1 import common_pb2
 

@@ -15,7 +15,7 @@ from emofactory.core.backend import ModelBackend
 from emofactory.core.emotions import majority_vote
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.faces import active_index, downscale, square_crop
-from emofactory.stages.vision.frames import Sample, SourceFrames, decode_span, plan_spans, segment_samples
+from emofactory.stages.vision.frames import Sample, plan_spans, segment_samples
 from emofactory.stages.vision.speaker import CHECK_SPAN_S, check_span, checking, gray_track
 from emofactory.v1 import common_pb2
 
@@ -146,6 +146,8 @@ def analyze_video(
     ]
     batcher = _Batcher(results, config, backend)
     max_span_s = min(config.max_span_s, CHECK_SPAN_S) if checking(media, config) else config.max_span_s
+    from emofactory.stages.vision.decode import SourceFrames, decode_span  # PyAV: in vision's image only
+
     with SourceFrames(video) as source:
         for span in plan_spans(spans, config.fps, config.merge_gap_s, max_span_s):
             members = [results[i] for i in sorted({s.segment for s in span})]

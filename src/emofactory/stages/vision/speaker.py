@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import av
 import numpy as np
 from PIL import Image
 
-from emofactory.core.video import seek_before, timeline_start
 from emofactory.stages.vision.config import VisionConfig
 from emofactory.stages.vision.frames import GrayTrack
 from emofactory.v1 import common_pb2
@@ -73,33 +71,6 @@ def sync_score(motion: np.ndarray, energy: np.ndarray) -> float | None:
     if len(motion) <= 3 or motion.std() <= 1e-6 or energy.std() <= 1e-6:
         return None
     return float(np.corrcoef(motion, energy)[0, 1])
-
-
-def decode_audio(video: str, start_s: float, end_s: float) -> np.ndarray | None:
-    """Mono float audio at 16 kHz of [start_s, end_s), or None where the file has no audio or it
-    cannot be decoded (the segment is then not checked)."""
-    try:
-        with av.open(video) as source:
-            if not source.streams.audio:
-                return None
-            stream, offset = source.streams.audio[0], timeline_start(source)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
-            seek_before(source, offset + start_s)
-            parts, first_s = [], None
-            for frame in source.decode(stream):
-                if frame.time is None:
-                    continue
-                first_s = float(frame.time) - offset if first_s is None else first_s
-                parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-                if float(frame.time) - offset >= end_s:
-                    break
-    except av.FFmpegError:
-        return None
-    if not parts:
-        return None
-    pcm = np.concatenate(parts)
-    skip = max(0, round((start_s - first_s) * RATE))
-    return pcm[skip : skip + round((end_s - start_s) * RATE)]
 
 
 def checking(media: common_pb2.MediaInfo, config: VisionConfig) -> bool:
@@ -214,6 +185,8 @@ def check_span(
     members = [r for r in long_enough if r.face_frames]
     if not members or len(track.frames) == 0:
         return
+    from emofactory.stages.vision.decode import decode_audio  # PyAV: in the vision service's image only
+
     pcm = decode_audio(video, track.start_s, track.end_s)
     if pcm is None:
         return
