@@ -43,8 +43,9 @@ PACKAGES = {
 # shapes, graph passes; transformers' and sentence-transformers' imports reach it in the labeler).
 UNUSED = {"hf-xet"}
 UNUSED_BY = {"vision": {"sympy", "mpmath", "networkx"}}
-# The services that run FFmpeg (probe, decode, encode); the others read the audio stage's WAV.
-FFMPEG = {"ingest", "audio", "vision", "catalog"}
+# The services that run FFmpeg's command line (ffprobe, the audio's extraction, yt-dlp's merges);
+# vision and the catalog decode, encode and probe with PyAV (FFmpeg's libraries in its wheel).
+FFMPEG = {"ingest", "audio"}
 # Files outside any package that only one service reads: Whisper base, joined at build time (asr).
 DATA = {"asr": ["share/emofactory/whisper-base"]}
 

@@ -16,8 +16,9 @@ from dev.triton import TritonServer
 from emofactory.core.channels import open_channel
 from emofactory.core.config import ModelsConfig, StoreConfig, config_digest
 from emofactory.core.errors import PermanentError, TransientError
-from emofactory.core.media import probe, read_pcm
+from emofactory.core.media import read_pcm
 from emofactory.core.store import ObjectStore
+from emofactory.core.video import probe
 from emofactory.local import LocalStack
 from emofactory.models.backends import InProcessBackend, RoutedBackend, backend_for, model_routes
 from emofactory.models.registry import LOADERS

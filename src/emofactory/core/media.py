@@ -1,4 +1,5 @@
-"""ffprobe: what a media file holds. A file that is not media is a permanent, clearly worded error."""
+"""ffprobe: what a media file holds (for the services that run FFmpeg's command line; those that
+hold only its libraries probe with PyAV, core.video). A file that is not media is a permanent, clearly worded error."""
 
 from __future__ import annotations
 
@@ -49,15 +50,8 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
     return info
 
 
-def display_rotation(path: Path | str) -> int:
-    """Degrees the first video stream is turned for display (its display matrix, as phones record
-    portrait video), counterclockwise, a multiple of 90; 0 when none."""
-    streams = _ffprobe(path, select_streams="v:0").get("streams", [])
-    return _rotation(streams[0]) if streams else 0
-
-
 def _rotation(stream: dict) -> int:
-    """A stream's display-matrix rotation in degrees (see display_rotation)."""
+    """A stream's display-matrix rotation in degrees, counterclockwise, a multiple of 90 (0: none)."""
     turns = [d.get("rotation", 0) for d in stream.get("side_data_list", [])]
     return round(float(next((t for t in turns if t), 0)) / 90) % 4 * 90
 

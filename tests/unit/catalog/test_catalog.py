@@ -23,7 +23,7 @@ from emofactory.core.config import StoreConfig, load_section
 from emofactory.core.errors import InvalidRequest, PermanentError
 from emofactory.core.media import read_pcm
 from emofactory.core.store import FileStore, ObjectStore
-from emofactory.core.video import seek_before
+from emofactory.core.video import decode_from, timeline_start
 from emofactory.stages.catalog import db
 from emofactory.stages.catalog.clips import audio_duration, cut_clips, span_groups
 from emofactory.stages.catalog.config import CatalogConfig, checked_options
@@ -97,11 +97,13 @@ def decoded_frames(path, *args) -> np.ndarray:
     return np.frombuffer(out, np.uint8).reshape(-1, 120, 160).astype(np.int16)
 
 
-def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
+@pytest.mark.parametrize("container", ["mp4", "ts"])
+def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path, container):
     """Adjacent, overlapping and far-apart segments, boundaries on and between frames: a clip has the
     frames whose time lies in its span (read with edit lists ignored, as decord does), the first of
-    them a keyframe, each nearest to the source frame it encodes."""
-    video = tmp_path / "moving.mp4"
+    them a keyframe, each nearest to the source frame it encodes. Times count from the file's start,
+    as the audio stage's WAV does: an MPEG-TS timeline starts at 1.4 s."""
+    video = tmp_path / f"moving.{container}"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=20"]
     cmd += ["-f", "lavfi", "-i", "sine=duration=20:sample_rate=44100", "-c:v", "libx264", "-g", "250", "-c:a", "aac"]
     subprocess.run([*cmd, str(video)], check=True)
@@ -111,10 +113,13 @@ def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
     config = CatalogConfig(group_gap_s=2.0, cut_workers=2)
     clips = {m.segment_id: m for m in cut_clips(video, pcm, 16000, segments, tmp_path, config)}
     source = decoded_frames(video)
+    with av.open(str(video)) as opened:  # where the picture starts on the timeline (MPEG-TS: 23 ms in)
+        picture = opened.streams.video[0]
+        lead = float(picture.start_time * picture.time_base) - timeline_start(opened)
     for segment in segments:
         media = clips[segment.segment_id]
         assert media.sync_ok and media.audio_duration_s == pytest.approx(segment.end_s - segment.start_s, abs=2e-3)
-        first, end = math.ceil(segment.start_s * 25 - 1e-6), math.ceil(segment.end_s * 25 - 1e-6)
+        first, end = (math.ceil((t - lead) * 25 - 1e-6) for t in (segment.start_s, segment.end_s))
         frames = decoded_frames(media.mp4, "-ignore_editlist", "1")
         assert len(frames) == end - first, segment
         packets = subprocess.run(
@@ -127,21 +132,26 @@ def test_each_clip_holds_exactly_its_spans_frames_with_no_pre_roll(tmp_path):
             assert nearest == first + offset, (segment, offset)
 
 
-def test_a_group_is_decoded_from_the_keyframe_before_it_not_from_the_start(tmp_path):
-    """A keyframe each second: after seek_before(12.3 s), the first frame decoded lies within a second
-    of the margin before it, so a group late in a long video does not decode everything before it."""
-    video = tmp_path / "keyframes.mp4"
+@pytest.mark.parametrize("container", ["mp4", "ts"])
+def test_a_group_is_decoded_from_the_keyframe_before_it_not_from_the_start(tmp_path, container):
+    """After decode_from(12.3 s), the first frame decoded lies at or before it and, with a keyframe each
+    second, within a second of the margin before it (MP4: its index finds that keyframe), so a group
+    late in a long video does not decode everything before it; an MPEG-TS has no index (the seek
+    lands on a packet after that keyframe) and is sought further back."""
+    video = tmp_path / f"keyframes.{container}"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=20"]
     cmd += ["-f", "lavfi", "-i", "sine=duration=20", "-c:v", "libx264", "-g", "25", "-c:a", "aac", str(video)]
     subprocess.run(cmd, check=True)
     with av.open(str(video)) as source:
-        seek_before(source, 12.3)
+        start = timeline_start(source)
         first = {}
-        for frame in source.decode(*source.streams):
-            first.setdefault(type(frame).__name__, float(frame.time))
+        for frame in decode_from(source, source.streams, start + 12.3):
+            first.setdefault(type(frame).__name__, float(frame.time) - start)
             if len(first) == 2:
                 break
-    assert 10.8 <= first["VideoFrame"] <= 11.8 and first["AudioFrame"] <= 12.3, first
+    assert 9.3 <= first["VideoFrame"] <= 12.3 and first["AudioFrame"] <= 12.3, first
+    if container == "mp4":
+        assert first["VideoFrame"] >= 10.8
 
 
 def video_size(path) -> str:
@@ -149,10 +159,11 @@ def video_size(path) -> str:
     return subprocess.run([*command, "-of", "csv=p=0", str(path)], capture_output=True, text=True).stdout.strip()
 
 
-def test_portrait_phone_video_comes_out_upright_and_odd_sizes_even(tmp_path):
+def test_portrait_phone_video_comes_out_upright_and_odd_sizes_even(tmp_path, monkeypatch):
     """A display matrix (phones record portrait this way) is applied to the pixels, as FFmpeg's
     autorotate does, so readers that ignore it see the clip upright; 4:4:4 at 161x121 becomes
-    4:2:0 at 160x120."""
+    4:2:0 at 160x120. Cut with no ffmpeg or ffprobe to be found: the catalog's image holds FFmpeg's
+    libraries (PyAV) only."""
     plain, turned, odd = tmp_path / "plain.mp4", tmp_path / "turned.mp4", tmp_path / "odd.mp4"
     cmd = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4"]
     subprocess.run([*cmd, "-c:v", "libx264", str(plain)], check=True)
@@ -166,7 +177,9 @@ def test_portrait_phone_video_comes_out_upright_and_odd_sizes_even(tmp_path):
     )
     segment = common_pb2.Segment(segment_id="vr-0", start_s=1.0, end_s=2.0)
     pcm = np.zeros(16000 * 4, np.int16)
-    (clip,) = cut_clips(turned, pcm, 16000, [segment], tmp_path, CatalogConfig())
+    with monkeypatch.context() as no_command_line:
+        no_command_line.setenv("PATH", str(tmp_path))
+        (clip,) = cut_clips(turned, pcm, 16000, [segment], tmp_path, CatalogConfig())
     assert video_size(clip.mp4) == "120,160"
     upright = np.frombuffer(
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(turned), "-f", "rawvideo", "-pix_fmt", "gray", "-"],

@@ -12,7 +12,8 @@ from skimage import data
 from dev import sample
 from emofactory.core.config import ModelsConfig
 from emofactory.core.errors import InvalidRequest
-from emofactory.core.media import probe, read_pcm
+from emofactory.core.media import read_pcm
+from emofactory.core.video import probe
 from emofactory.models.backends import backend_for
 from emofactory.stages.audio.config import AudioConfig
 from emofactory.stages.audio.extract import extract_audio

@@ -14,14 +14,14 @@ from dev import sample
 from emofactory.core.config import ModelsConfig
 from emofactory.core.emotions import CANONICAL, majority_vote
 from emofactory.core.errors import InvalidRequest, PermanentError
-from emofactory.core.media import display_rotation, probe
+from emofactory.core.video import display_rotation, probe
 from emofactory.models.backends import backend_for
 from emofactory.stages.vision.analysis import analyze_video
 from emofactory.stages.vision.config import VisionConfig, checked_options
 from emofactory.stages.vision.decode import SourceFrames, decode_span
 from emofactory.stages.vision.faces import active_face, square_crop
 from emofactory.stages.vision.frames import GrayTrack, plan_spans, segment_samples
-from emofactory.stages.vision.stage import summarize
+from emofactory.stages.vision.stage import _analyze_file, summarize
 from emofactory.v1 import common_pb2
 
 E = common_pb2.Emotion
@@ -140,6 +140,18 @@ def test_frames_come_from_the_sample_times_only(colour_seconds):
     assert dominant[:2] == [1, 1] and dominant[3:] == [2, 2]  # green second, then blue
 
 
+def test_an_mpeg_ts_without_an_index_gives_the_frame_at_each_sample(colour_seconds, tmp_path):
+    """Keyframes at 0 and 2 s, the timeline from 1.4 s: a seek for 1.5 s lands after the keyframe
+    at 0 and the decoder starts at 2 s (blue); the span is sought further back and its sample gets
+    second 1's green, counted from the file's start."""
+    ts = tmp_path / "colours.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(colour_seconds), "-c", "copy", str(ts)], check=True)
+    (span,) = plan_spans([(1.3, 1.7)], fps=1.0, merge_gap_s=2.0, max_span_s=60)
+    frames = decoded(ts, span, probe(ts).fps)
+    assert [s.time_s for s, _ in frames] == pytest.approx([1.5])
+    assert int(np.argmax(frames[0][1].reshape(-1, 3).mean(axis=0))) == 1
+
+
 def test_a_sample_halfway_between_two_frames_gets_one(colour_seconds):
     media = probe(colour_seconds)
     segments = [(0.1 + 0.3 * k, 0.14 + 0.3 * k) for k in range(12)]  # each one's sample is between frames
@@ -234,11 +246,13 @@ def test_face_ratio_of_a_face_visible_in_part_of_a_segment(backend, tmp_path, sp
     assert result.midpoint_jpeg.startswith(b"\xff\xd8")
 
 
-def test_few_face_frames_are_flagged(backend, speech_sample):
-    video = str(speech_sample[0])
+def test_few_face_frames_are_flagged_without_ffmpegs_command_line(backend, speech_sample, tmp_path, monkeypatch):
+    """The stage as its service runs it (probe, frames, the speaker check's audio), with no ffmpeg or
+    ffprobe to be found: vision's image holds FFmpeg's libraries (PyAV) only."""
+    monkeypatch.setenv("PATH", str(tmp_path))
     config = VisionConfig(min_face_frames=5)
-    (result,) = analyze_video(video, probe(video), [segment(0.5, 3.3)], config, backend)
-    assert summarize(result, config).flags == ["few_face_frames"]
+    (result,) = _analyze_file(speech_sample[0], [segment(0.5, 3.3)], config, backend)
+    assert summarize(result, config).flags == ["few_face_frames"] and result.speaker_sync is not None
 
 
 def test_majority_vote_breaks_ties_by_probability():

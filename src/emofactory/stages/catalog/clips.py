@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emofactory.core.errors import PermanentError
-from emofactory.core.media import display_rotation
+from emofactory.core.video import display_rotation
 from emofactory.stages.catalog.encode import cut_group
 from emofactory.v1 import common_pb2
 

@@ -17,7 +17,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from emofactory.core.errors import PermanentError
-from emofactory.core.video import seek_before
+from emofactory.core.video import decode_from, timeline_start
 from emofactory.stages.catalog.config import Encoding
 from emofactory.v1 import common_pb2
 
@@ -119,8 +119,10 @@ def cut_group(video: Path, group: list, out_dir: Path, encoding: Encoding, turns
             for s in group:
                 path = out_dir / f"{s.segment_id}.mp4"
                 clips.append(ClipWriter(path, (s.start_s, s.end_s), picture, sound, encoding, turns))
-            seek_before(source, group[0].start_s)
-            _route(source, [x for x in (picture, sound) if x is not None], clips, end)
+            offset = timeline_start(source)  # segment times count from it (an MPEG-TS starts at ~1.4 s)
+            streams = [x for x in (picture, sound) if x is not None]
+            frames = decode_from(source, streams, offset + group[0].start_s)
+            _route(frames, {x.type for x in streams}, clips, end, offset)
             return {s.segment_id: clip.close() for s, clip in zip(group, clips)}
     except (av.FFmpegError, ValueError) as exc:
         for clip in clips:
@@ -128,16 +130,17 @@ def cut_group(video: Path, group: list, out_dir: Path, encoding: Encoding, turns
         raise PermanentError(f"could not cut the clips {group[0].start_s:.2f}-{end:.2f} s: {exc}") from exc
 
 
-def _route(source, streams: list, clips: list[ClipWriter], end: float) -> None:
-    """Hands each decoded frame to the clips whose span holds it, until every stream is past `end`.
+def _route(frames, kinds: set[str], clips: list[ClipWriter], end: float, offset: float) -> None:
+    """Hands each decoded frame to the clips whose span holds it (times less `offset`, the timeline's
+    start), until every stream (of `kinds`: video, audio) is past `end`.
     A clip is finished as soon as every stream is past it, so a long group holds few encoders."""
     starts = [c.start_s for c in clips]
-    past = {s.type: -math.inf for s in streams}  # how far each stream has been decoded
+    past = dict.fromkeys(kinds, -math.inf)  # how far each stream has been decoded
     open_from = 0  # clips before this one are finished
-    for frame in source.decode(*streams):
+    for frame in frames:
         if frame.time is None:
             continue
-        time_s, sound = float(frame.time), isinstance(frame, av.AudioFrame)
+        time_s, sound = float(frame.time) - offset, isinstance(frame, av.AudioFrame)
         if sound and time_s < end:
             span_end = time_s + frame.samples / frame.sample_rate
             for clip in clips[open_from : bisect.bisect_left(starts, span_end)]:

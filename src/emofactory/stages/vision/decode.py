@@ -16,7 +16,7 @@ import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from emofactory.core.errors import PermanentError
-from emofactory.core.video import seek_before, timeline_start
+from emofactory.core.video import decode_from, seek_before, timeline_start
 from emofactory.stages.vision.frames import SLACK_S, GrayTrack, Sample
 from emofactory.stages.vision.speaker import RATE
 
@@ -54,9 +54,8 @@ class SourceFrames:
         caller stops or the video ends."""
         last = self.recent[-1][0] if self.recent else -math.inf
         if self.decoded is None or not self.recent or from_s < self.recent[0][0] or from_s > last + SEEK_S:
-            seek_before(self.source, self.offset + from_s)
             self.recent.clear()
-            self.decoded = self.source.decode(self.stream)
+            self.decoded = decode_from(self.source, [self.stream], self.offset + from_s)
         yield from list(self.recent)
         for frame in self.decoded:
             if frame.time is None:

@@ -16,7 +16,7 @@ from emofactory.core.backend import ModelBackend
 from emofactory.core.config import config_digest
 from emofactory.core.emotions import emotion_enum, majority_vote, scores_message
 from emofactory.core.events import SPEECH_SEGMENTED, VISION_ANALYZED, forward
-from emofactory.core.media import check_segments, probe, span_name
+from emofactory.core.media import check_segments, span_name
 from emofactory.core.stage import Output, Rpc
 from emofactory.core.store import check_ref, key_part, object_key
 from emofactory.stages.base import ModelStage
@@ -95,6 +95,8 @@ def _store_images(store, video_id: str, digest: str, results, summaries) -> None
 
 
 def _analyze_file(path: Path, segments, config: VisionConfig, backend: ModelBackend) -> list[SegmentFaces]:
+    from emofactory.core.video import probe  # PyAV: in vision's image only (no ffprobe there)
+
     media = probe(path)
     if not media.has_video:
         return [SegmentFaces(s, samples=0) for s in segments]
