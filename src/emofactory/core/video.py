@@ -4,6 +4,7 @@ FFmpeg's libraries (in PyAV's wheel) and not its command line, so they probe her
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,20 +27,25 @@ def decode_from(source, streams: Sequence, time_s: float, margin_s: float = 0.5)
     without an index (MPEG-TS) seeks to a packet near the time, not to a keyframe, and the decoder
     starts at the next keyframe, up to a GOP after `time_s`: then it seeks back further (4x the margin
     each time, to the file's start at most), so no frame of the span is silently missing."""
-    video = next((s for s in streams if s.type == "video"), None)
+    seek_before(source, time_s, margin_s)
+    if not any(s.type == "video" for s in streams):  # every audio frame starts a decode
+        yield from source.decode(*streams)
+        return
     while True:
-        seek_before(source, time_s, margin_s)
-        frames, held = source.decode(*streams), []
+        frames, held, first_s = source.decode(*streams), [], math.inf  # inf: no picture after the seek
         for frame in frames:
             held.append(frame)
-            if video is None or (isinstance(frame, av.VideoFrame) and frame.time is not None):
+            if isinstance(frame, av.VideoFrame) and frame.time is not None:
+                first_s = float(frame.time)
                 break
-        first = held[-1] if video is not None and held else None
-        if first is None or float(first.time) <= time_s or time_s - margin_s <= 0:
+        else:
+            frames = ()  # decoded to the end (PyAV's spent decode raises on the next call)
+        if first_s <= time_s or time_s - margin_s <= 0:
             yield from held
             yield from frames
             return
         margin_s *= 4
+        seek_before(source, time_s, margin_s)
 
 
 def timeline_start(source) -> float:
@@ -63,7 +69,7 @@ def probe(path: Path | str) -> common_pb2.MediaInfo:
             )
             if video:
                 width, height = video.codec_context.width, video.codec_context.height
-                info.width, info.height = (height, width) if _first_rotation(source, video) % 180 else (width, height)
+                info.width, info.height = (height, width) if _first_turns(source, video) % 2 else (width, height)
                 info.fps = float(video.average_rate or 0)
             if audio:
                 info.sample_rate, info.channels = audio.codec_context.sample_rate, audio.codec_context.channels
@@ -77,16 +83,21 @@ def display_rotation(path: Path | str) -> int:
     portrait video), counterclockwise, a multiple of 90; 0 when none."""
     try:
         with av.open(str(path)) as source:
-            return _first_rotation(source, source.streams.video[0]) if source.streams.video else 0
+            return 90 * _first_turns(source, source.streams.video[0]) if source.streams.video else 0
     except av.FFmpegError as exc:
         raise PermanentError(f"not a readable media file: {exc}") from exc
 
 
-def _first_rotation(source, stream) -> int:
-    """The display matrix's rotation, off the first frame: PyAV gives it on frames only (FFmpeg's
+def quarter_turns(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns the frame's display matrix asks for (0 to 3)."""
+    return round(frame.rotation / 90) % 4
+
+
+def _first_turns(source, stream) -> int:
+    """quarter_turns of the first frame: PyAV gives the display matrix on frames only (FFmpeg's
     decoder copies the stream's onto each)."""
     frame = next(iter(source.decode(stream)), None)
-    return round((frame.rotation if frame is not None else 0) / 90) % 4 * 90
+    return quarter_turns(frame) if frame is not None else 0
 
 
 def _is_cover(stream) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from emofactory.core.errors import PermanentError
-from emofactory.core.video import decode_from, seek_before, timeline_start
+from emofactory.core.video import decode_from, quarter_turns, seek_before, timeline_start
 from emofactory.stages.vision.frames import SLACK_S, GrayTrack, Sample
 from emofactory.stages.vision.speaker import RATE
 
@@ -79,17 +79,13 @@ class SourceFrames:
 
     def gray(self, frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         """The frame in gray at `size` (width, height) as displayed (FFmpeg's scale filter's bicubic)."""
-        width, height = size[::-1] if self._turns(frame) % 2 else size
+        width, height = size[::-1] if quarter_turns(frame) % 2 else size
         out = self.scaler.reformat(frame, width, height, "gray", interpolation=Interpolation.BICUBIC, threads=1)
         return self._upright(out.to_ndarray(), frame)
 
-    @staticmethod
-    def _turns(frame: av.VideoFrame) -> int:
-        return round(frame.rotation / 90) % 4
-
     def _upright(self, image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
         """Turned as the display matrix says, as FFmpeg's autorotate and the catalog's clips do."""
-        turns = self._turns(frame)
+        turns = quarter_turns(frame)
         return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
